@@ -1,0 +1,264 @@
+#include "arena.h"
+
+#include <string.h>
+
+#include "sysmem.h"
+
+/* Large chunks a standalone arena keeps across reset, in bytes. */
+#define LX_OWN_CHUNK_BYTES ((size_t)8 * 1024 * 1024)
+
+uint64_t lx_next_key(uint64_t *state)
+{
+    /* splitmix64: cheap, and consecutive seeds give unrelated keys. */
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+int lx_valid_page_size(size_t page_size)
+{
+    return page_size >= LX_MIN_PAGE && page_size <= LX_MAX_PAGE &&
+           (page_size & (page_size - 1)) == 0;
+}
+
+/* The generation after g, skipping the two whose handles would have a
+ * high word of 0 or all-ones (see arena.h). */
+static uint32_t next_gen(uint64_t key, uint32_t g)
+{
+    uint32_t hk = (uint32_t)(key >> 32);
+    do
+        g++;
+    while ((g ^ hk) == 0 || (g ^ hk) == 0xffffffffu);
+    return g;
+}
+
+static void empty_window(lx_arena *a)
+{
+    a->cur = 1;
+    a->end = 0;
+}
+
+lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key)
+{
+    lx_arena *a = NULL;
+    if (pool != NULL && pool->nshells > 0) {
+        a = pool->shells[--pool->nshells];
+    } else {
+        a = lx_sys_realloc(NULL, sizeof *a);
+        if (a == NULL)
+            return NULL;
+        a->blocks = NULL;
+        a->cap_blocks = 0;
+        a->pages = NULL;
+        a->cap_pages = 0;
+        a->chunks = NULL;
+        a->cap_chunks = 0;
+    }
+    if (pool == NULL) {
+        if (lx_pool_init(&a->own, page_size, 0, LX_OWN_CHUNK_BYTES) != 0) {
+            lx_arena_free_shell(a);
+            return NULL;
+        }
+        pool = &a->own;
+    }
+    a->pool = pool;
+    a->page_size = pool->page_size;
+    a->max_bytes = max_bytes;
+    a->budget_left = max_bytes;
+    a->key = key;
+    a->gen = next_gen(key, (uint32_t)key);
+    a->err = LX_OK;
+    a->allocs = a->nblocks = 0;
+    a->npages = a->ipage = a->nchunks = 0;
+    a->large_allocs = a->wasted = a->peak_bytes = 0;
+    a->resets = 0;
+    empty_window(a);
+    return a;
+}
+
+void lx_arena_free_shell(lx_arena *a)
+{
+    lx_sys_free(a->blocks);
+    lx_sys_free(a->pages);
+    lx_sys_free(a->chunks);
+    lx_sys_free(a);
+}
+
+static void release_chunks(lx_arena *a)
+{
+    size_t i;
+    for (i = 0; i < a->nchunks; i++)
+        lx_pool_put_chunk(a->pool, a->chunks[i].ptr, a->chunks[i].size);
+    a->nchunks = 0;
+}
+
+static void release_pages(lx_arena *a)
+{
+    size_t i;
+    for (i = 0; i < a->npages; i++)
+        lx_pool_put_page(a->pool, a->pages[i]);
+    a->npages = a->ipage = 0;
+}
+
+void lx_arena_free(lx_arena *a)
+{
+    lx_pool *pool = a->pool;
+    release_chunks(a);
+    release_pages(a);
+    if (pool == &a->own) {
+        lx_pool_destroy(pool);
+        lx_arena_free_shell(a);
+    } else if (pool->nshells < LX_POOL_SHELLS && !pool->dead && lx_recycling()) {
+        pool->shells[pool->nshells++] = a;
+    } else {
+        lx_arena_free_shell(a);
+    }
+}
+
+void lx_arena_reset(lx_arena *a)
+{
+    size_t i, used = lx_arena_bytes(a);
+    if (used > a->peak_bytes)
+        a->peak_bytes = used;
+    release_chunks(a);
+    if (lx_recycling()) {
+        /* Keep the pages, but make the old contents unreachable for the
+         * checkers until the bump pointer hands them out again. */
+        for (i = 0; i < a->npages; i++)
+            LX_POISON(a->pages[i], a->page_size);
+    } else {
+        release_pages(a);
+    }
+    a->nblocks = 0;
+    a->gen = next_gen(a->key, a->gen);
+    a->allocs = a->large_allocs = a->wasted = 0;
+    a->budget_left = a->max_bytes;
+    a->ipage = 0;
+    a->resets++;
+    a->err = LX_OK;
+    if (a->npages > 0) {
+        a->cur = (uintptr_t)a->pages[0];
+        a->end = a->cur + a->page_size;
+    } else {
+        empty_window(a);
+    }
+}
+
+static int grow(void **arr, size_t *cap, size_t elem, size_t at_least)
+{
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p;
+    if (ncap < at_least)
+        ncap = at_least;
+    if (ncap > SIZE_MAX / elem)
+        return -1;
+    p = lx_sys_realloc(*arr, ncap * elem);
+    if (p == NULL)
+        return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+int lx_arena_grow_blocks(lx_arena *a)
+{
+    if (a->nblocks >= LX_MAX_BLOCKS) {
+        a->err = LX_ETOOMANY;
+        return -1;
+    }
+    if (grow((void **)&a->blocks, &a->cap_blocks, sizeof *a->blocks, 64) != 0) {
+        a->err = LX_ENOMEM;
+        return -1;
+    }
+    if (a->cap_blocks > LX_MAX_BLOCKS)
+        a->cap_blocks = LX_MAX_BLOCKS;
+    return 0;
+}
+
+static void *fail(lx_arena *a, int err)
+{
+    a->err = err;
+    return NULL;
+}
+
+static void *alloc_large(lx_arena *a, size_t n)
+{
+    unsigned char *c;
+    size_t got;
+    if (n > a->budget_left)
+        return fail(a, LX_EBUDGET);
+    if (a->nchunks == a->cap_chunks &&
+        grow((void **)&a->chunks, &a->cap_chunks, sizeof *a->chunks, 4) != 0)
+        return fail(a, LX_ENOMEM);
+    if (n > SIZE_MAX - 4096 || (c = lx_pool_get_chunk(a->pool, n, &got)) == NULL)
+        return fail(a, LX_ENOMEM);
+    a->chunks[a->nchunks].ptr = c;
+    a->chunks[a->nchunks].size = got;
+    a->nchunks++;
+    a->budget_left -= n;
+    a->allocs++;
+    a->large_allocs++;
+    LX_UNPOISON(c, n);
+    return c;
+}
+
+/* Moves the bump window to the next page: a kept one, or a new one. */
+static int next_page(lx_arena *a)
+{
+    size_t next = a->npages == 0 ? 0 : a->ipage + 1;
+    if (next == a->npages) {
+        void *page;
+        if (a->npages == a->cap_pages &&
+            grow((void **)&a->pages, &a->cap_pages, sizeof *a->pages, 4) != 0)
+            return -1;
+        page = lx_pool_get_page(a->pool);
+        if (page == NULL)
+            return -1;
+        a->pages[a->npages++] = page;
+    }
+    if (a->cur <= a->end)
+        a->wasted += a->end - a->cur;
+    a->ipage = next;
+    a->cur = (uintptr_t)a->pages[next];
+    a->end = a->cur + a->page_size;
+    return 0;
+}
+
+void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
+{
+    uintptr_t p;
+    if (n > a->page_size)
+        return alloc_large(a, n);
+    p = (a->cur + (align - 1)) & ~(uintptr_t)(align - 1);
+    if (p <= a->end && n <= a->end - p)
+        return fail(a, LX_EBUDGET); /* it fitted: only the budget said no */
+    /* A fresh page is 4096-aligned, so there will be no padding. */
+    if (n > a->budget_left)
+        return fail(a, LX_EBUDGET);
+    if (next_page(a) != 0)
+        return fail(a, LX_ENOMEM);
+    return lx_arena_alloc(a, n, align);
+}
+
+void lx_arena_stats(const lx_arena *a, lx_stats *s)
+{
+    size_t i;
+    s->bytes_allocated = lx_arena_bytes(a);
+    s->wasted = a->wasted;
+    s->pages = a->npages;
+    s->chunks = a->nchunks;
+    s->capacity = a->npages * a->page_size;
+    for (i = 0; i < a->nchunks; i++)
+        s->capacity += a->chunks[i].size;
+    if (a->pool == &a->own) {
+        /* A standalone arena's kept chunks are still its own memory. */
+        s->chunks += a->own.nchunks;
+        s->capacity += a->own.chunk_bytes;
+    }
+    s->page_count = s->pages + s->chunks;
+    s->allocs = a->allocs;
+    s->large_allocs = a->large_allocs;
+    s->peak_bytes = a->peak_bytes > s->bytes_allocated ? a->peak_bytes : s->bytes_allocated;
+    s->resets = a->resets;
+}

@@ -1,0 +1,164 @@
+/*
+ * lexrt's request arena: a bump allocator over a chain of pages.
+ *
+ * Lifetime model (kept from lex-runtime's arena.rs):
+ *   - one arena per request; everything allocated in it dies together when
+ *     the arena is reset or freed, no per-block free;
+ *   - nothing allocated here may be used after that point.
+ *
+ * What C callers get: lx_arena_alloc() returns raw, uninitialised memory
+ * (like malloc). What Lua gets: lx_arena_alloc_h() also records the block
+ * in a table and returns a *handle*, a 64-bit integer that lx_arena_lookup()
+ * can check in O(1). A handle is the block's index in that table and the
+ * arena's generation, both masked with a per-arena random key:
+ *   handle = ((gen << 32) | index) ^ key
+ * reset bumps the generation (stale handles no longer match), another
+ * arena has another key (foreign handles decode to a generation that does
+ * not match, with probability about 2^-32 * nblocks/2^32 of a false match,
+ * and even then to one of *this* arena's live blocks), and an index past
+ * the table is refused. Generations that would make the high word 0 or
+ * all-ones are skipped, so no integer in [-2^32, 2^32) is ever a valid
+ * handle. Whatever the integer, lookup only ever yields a live block, so
+ * no handle can reach memory outside the arena's live pages.
+ *
+ * Not thread-safe: an arena belongs to one request at a time.
+ */
+#ifndef LEXRT_ARENA_H
+#define LEXRT_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "poison.h"
+#include "pool.h"
+
+#define LX_PAGE_BYTES ((size_t)64 * 1024)
+#define LX_MIN_PAGE ((size_t)4096)
+#define LX_MAX_PAGE ((size_t)16 * 1024 * 1024)
+#define LX_MAX_ALIGN ((size_t)4096)
+#define LX_DEFAULT_ALIGN ((size_t)8)
+#define LX_MAX_BLOCKS ((size_t)UINT32_MAX) /* index is 32 bits */
+#define LX_NO_BUDGET SIZE_MAX
+
+enum lx_err {
+    LX_OK = 0,
+    LX_ENOMEM,   /* the system (or the failure injector) said no */
+    LX_EBUDGET,  /* the allocation would pass max_bytes */
+    LX_ETOOMANY, /* 2^32 - 1 blocks since the last reset */
+};
+
+typedef struct lx_block {
+    unsigned char *ptr;
+    size_t len;
+} lx_block;
+
+typedef struct lx_arena {
+    /* Hot: the bump window and what the fast path checks. cur > end means
+     * "no page yet", so the fast path always falls through to the slow one. */
+    uintptr_t cur, end;
+    size_t budget_left; /* max_bytes - bytes handed out */
+    size_t allocs;
+    lx_block *blocks;
+    size_t nblocks, cap_blocks;
+    uint64_t key;
+    uint32_t gen;
+    int err; /* enum lx_err of the last failed allocation */
+
+    /* Cold: the page chain and the counters. */
+    size_t page_size;
+    size_t max_bytes; /* LX_NO_BUDGET: none */
+    unsigned char **pages;
+    size_t npages, cap_pages, ipage; /* pages[ipage] is being bumped */
+    lx_chunk *chunks;                /* large blocks, one chunk each */
+    size_t nchunks, cap_chunks;
+    size_t large_allocs, wasted, peak_bytes;
+    unsigned long long resets;
+    lx_pool *pool;  /* where pages and chunks come from and go back to */
+    lx_pool own;    /* used when the caller gave no pool */
+} lx_arena;
+
+typedef struct lx_stats {
+    size_t bytes_allocated; /* handed out since reset, padding included */
+    size_t wasted;          /* page tails skipped since reset */
+    size_t page_count;      /* pages + large chunks held now */
+    size_t pages, chunks;
+    size_t allocs, large_allocs; /* since reset */
+    size_t capacity;             /* bytes of every page and chunk held */
+    size_t peak_bytes;           /* highest bytes_allocated ever */
+    unsigned long long resets;
+} lx_stats;
+
+/* A fresh key for each arena; `state` is any caller-held 64-bit seed. */
+uint64_t lx_next_key(uint64_t *state);
+
+int lx_valid_page_size(size_t page_size);
+
+/*
+ * A new, empty arena (no pages until the first allocation). With a pool,
+ * pages, chunks and the arena itself are recycled through it; the pool's
+ * page size wins. max_bytes is a budget, or LX_NO_BUDGET. NULL when out
+ * of memory.
+ */
+lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key);
+/* Gives every page and chunk back (to the pool, or the system). */
+void lx_arena_free(lx_arena *a);
+/* Frees a shell the pool kept: only its bookkeeping is left. */
+void lx_arena_free_shell(lx_arena *a);
+/* Forgets every block; keeps the pages; invalidates every handle. */
+void lx_arena_reset(lx_arena *a);
+void lx_arena_stats(const lx_arena *a, lx_stats *s);
+
+void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align);
+int lx_arena_grow_blocks(lx_arena *a);
+
+static inline size_t lx_arena_bytes(const lx_arena *a)
+{
+    return a->max_bytes - a->budget_left;
+}
+
+/*
+ * n bytes aligned to `align` (a power of two <= LX_MAX_ALIGN), not
+ * initialised. NULL on failure, with the reason in a->err.
+ */
+static inline void *lx_arena_alloc(lx_arena *a, size_t n, size_t align)
+{
+    uintptr_t p = (a->cur + (align - 1)) & ~(uintptr_t)(align - 1);
+    /* p <= end first, so end - p cannot wrap; then take cannot overflow
+     * because it is at most end - cur. */
+    if (p <= a->end && n <= a->end - p && (p - a->cur) + n <= a->budget_left) {
+        a->budget_left -= (p - a->cur) + n;
+        a->cur = p + n;
+        a->allocs++;
+        LX_UNPOISON((void *)p, n);
+        return (void *)p;
+    }
+    return lx_arena_alloc_slow(a, n, align);
+}
+
+/* As lx_arena_alloc, and records the block so that *h can find it. */
+static inline void *lx_arena_alloc_h(lx_arena *a, size_t n, size_t align, int64_t *h)
+{
+    void *p;
+    if (a->nblocks == a->cap_blocks && lx_arena_grow_blocks(a) != 0)
+        return NULL;
+    p = lx_arena_alloc(a, n, align);
+    if (p != NULL) {
+        a->blocks[a->nblocks].ptr = p;
+        a->blocks[a->nblocks].len = n;
+        *h = (int64_t)((((uint64_t)a->gen << 32) | (uint64_t)a->nblocks) ^ a->key);
+        a->nblocks++;
+    }
+    return p;
+}
+
+/* The live block behind handle h, or NULL for stale/foreign/forged. */
+static inline lx_block *lx_arena_lookup(const lx_arena *a, int64_t h)
+{
+    uint64_t x = (uint64_t)h ^ a->key;
+    uint64_t idx = x & 0xffffffffu;
+    if ((uint32_t)(x >> 32) != a->gen || idx >= a->nblocks)
+        return NULL;
+    return &a->blocks[idx];
+}
+
+#endif

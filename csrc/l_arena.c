@@ -1,0 +1,348 @@
+/*
+ * The arena object as Lua sees it: lexrt.arena([opts]) and its methods.
+ *
+ * Blocks are never Lua objects: alloc returns the core's integer handle
+ * and every other method resolves it with lx_arena_lookup, which can only
+ * ever yield one of this arena's live blocks. All bounds are checked here
+ * before a byte is copied, so no Lua value can steer a read or a write
+ * outside the block it names.
+ */
+#include <string.h>
+
+#include "lexrt.h"
+
+/* The one-line check every method starts with (cf. liolib's tofile). */
+LArena *lxb_test_arena(lua_State *L, int idx)
+{
+    LArena *la;
+    /* Full userdata of our size whose metatable is ours: an exact check
+     * that needs no registry lookup. */
+    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(LArena) ||
+        !lua_getmetatable(L, idx))
+        return NULL;
+    la = lua_rawequal(L, -1, LX_UP_ARENA_MT) ? lua_touserdata(L, idx) : NULL;
+    lua_pop(L, 1);
+    return la;
+}
+
+static LArena *check_any(lua_State *L)
+{
+    LArena *la = lxb_test_arena(L, 1);
+    if (la == NULL)
+        luaL_typeerror(L, 1, "lexrt.arena");
+    return la;
+}
+
+/* The one-line check every method starts with (cf. liolib's tofile). */
+static lx_arena *check_open(lua_State *L)
+{
+    LArena *la = check_any(L);
+    if (la->a == NULL)
+        luaL_error(L, "arena is closed");
+    return la->a;
+}
+
+static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
+{
+    lx_block *b = lx_arena_lookup(a, luaL_checkinteger(L, arg));
+    if (b == NULL)
+        luaL_argerror(L, arg, "stale or foreign arena handle");
+    return b;
+}
+
+int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n)
+{
+    switch (a->err) {
+    case LX_EBUDGET:
+        return luaL_error(L, "arena budget exceeded: %I more bytes would pass max_bytes (%I, %I in use)",
+                          (lua_Integer)n, (lua_Integer)a->max_bytes, (lua_Integer)lx_arena_bytes(a));
+    case LX_ETOOMANY:
+        return luaL_error(L, "too many blocks in one arena (at most 4294967295 between resets)");
+    default:
+        return lxb_nomem(L);
+    }
+}
+
+LArena *lxb_new_arena_object(lua_State *L, int nuv)
+{
+    /* Closed from birth: if anything below fails, __gc has nothing to do. */
+    LArena *la = lua_newuserdatauv(L, sizeof *la, nuv);
+    la->a = NULL;
+    lua_pushvalue(L, LX_UP_ARENA_MT);
+    lua_setmetatable(L, -2);
+    return la;
+}
+
+uint64_t lxb_next_key(lua_State *L)
+{
+    lx_state *st = lua_touserdata(L, LX_UP_STATE);
+    return lx_next_key(&st->key_seed);
+}
+
+/* Reads integer field `field` of the table at idx into *v; 0 if absent. */
+static int opt_field(lua_State *L, int idx, const char *field, int arg, lua_Integer *v)
+{
+    int isint;
+    if (lua_getfield(L, idx, field) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    *v = lua_tointegerx(L, -1, &isint);
+    if (!isint)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s must be an integer, got %s", field,
+                                              luaL_typename(L, -1)));
+    lua_pop(L, 1);
+    return 1;
+}
+
+size_t lxb_opt_page_size(lua_State *L, int idx, int arg)
+{
+    lua_Integer v = (lua_Integer)LX_PAGE_BYTES;
+    opt_field(L, idx, "page_size", arg, &v);
+    if (v < 0 || !lx_valid_page_size((size_t)v))
+        luaL_argerror(L, arg, lua_pushfstring(L, "page_size must be a power of two from %I to %I, got %I",
+                                              (lua_Integer)LX_MIN_PAGE, (lua_Integer)LX_MAX_PAGE, v));
+    return (size_t)v;
+}
+
+size_t lxb_opt_max_bytes(lua_State *L, int idx, int arg)
+{
+    lua_Integer v;
+    if (!opt_field(L, idx, "max_bytes", arg, &v))
+        return LX_NO_BUDGET;
+    if (v < 0)
+        luaL_argerror(L, arg, lua_pushfstring(L, "max_bytes must be a non-negative integer, got %I", v));
+    return (size_t)v;
+}
+
+int lxb_nomem(lua_State *L)
+{
+    lua_pushliteral(L, "not enough memory");
+    return lua_error(L);
+}
+
+/* lexrt.arena([opts]) */
+static int l_arena(lua_State *L)
+{
+    size_t page_size = LX_PAGE_BYTES, max_bytes = LX_NO_BUDGET;
+    LArena *la;
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            if (k == NULL || (strcmp(k, "page_size") != 0 && strcmp(k, "max_bytes") != 0)) {
+                lua_pushvalue(L, -2);
+                luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
+            }
+            lua_pop(L, 1);
+        }
+        page_size = lxb_opt_page_size(L, 1, 1);
+        max_bytes = lxb_opt_max_bytes(L, 1, 1);
+    }
+    la = lxb_new_arena_object(L, 0);
+    la->a = lx_arena_new(NULL, page_size, max_bytes, lxb_next_key(L));
+    if (la->a == NULL)
+        return lxb_nomem(L);
+    return 1;
+}
+
+static size_t check_align(lua_State *L, int arg)
+{
+    lua_Integer align = luaL_optinteger(L, arg, (lua_Integer)LX_DEFAULT_ALIGN);
+    if (align < 1 || align > (lua_Integer)LX_MAX_ALIGN || (align & (align - 1)) != 0)
+        luaL_argerror(L, arg, lua_pushfstring(L, "power of two from 1 to %I expected, got %I",
+                                              (lua_Integer)LX_MAX_ALIGN, align));
+    return (size_t)align;
+}
+
+static int a_alloc(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    size_t align = lua_isnoneornil(L, 3) ? LX_DEFAULT_ALIGN : check_align(L, 3);
+    int64_t h;
+    void *p;
+    if (n < 0)
+        luaL_argerror(L, 2, lua_pushfstring(L, "non-negative integer expected, got %I", n));
+    p = lx_arena_alloc_h(a, (size_t)n, align, &h);
+    if (p == NULL)
+        return lxb_alloc_error(L, a, (size_t)n);
+    /* Recycled pages hold an earlier request's bytes: never show them. */
+    memset(p, 0, (size_t)n);
+    lua_pushinteger(L, (lua_Integer)h);
+    return 1;
+}
+
+static int a_put(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    int64_t h;
+    void *p = lx_arena_alloc_h(a, n, 1, &h);
+    if (p == NULL)
+        return lxb_alloc_error(L, a, n);
+    memcpy(p, s, n);
+    lua_pushinteger(L, (lua_Integer)h);
+    return 1;
+}
+
+static int a_size(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    lua_pushinteger(L, (lua_Integer)check_block(L, a, 2)->len);
+    return 1;
+}
+
+static int a_write(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    lx_block *b = check_block(L, a, 2);
+    lua_Integer pos = luaL_checkinteger(L, 3);
+    size_t n;
+    const char *s = luaL_checklstring(L, 4, &n);
+    if (pos < 1)
+        luaL_argerror(L, 3, lua_pushfstring(L, "position must be at least 1, got %I", pos));
+    /* pos - 1 <= len and n <= len - (pos - 1): no overflow either way. */
+    if ((size_t)(pos - 1) > b->len || n > b->len - (size_t)(pos - 1))
+        luaL_argerror(L, 4, lua_pushfstring(L, "%I bytes at position %I cross the end of a %I-byte block",
+                                            (lua_Integer)n, pos, (lua_Integer)b->len));
+    memcpy(b->ptr + (pos - 1), s, n);
+    return 0;
+}
+
+/* string.sub's index rules (lstrlib.c's posrelatI and getendpos). */
+static size_t start_pos(lua_Integer pos, size_t len)
+{
+    if (pos > 0)
+        return (size_t)pos;
+    if (pos == 0 || pos < -(lua_Integer)len)
+        return 1;
+    return len + (size_t)pos + 1;
+}
+
+static size_t end_pos(lua_Integer pos, size_t len)
+{
+    if (pos > (lua_Integer)len)
+        return len;
+    if (pos >= 0)
+        return (size_t)pos;
+    if (pos < -(lua_Integer)len)
+        return 0;
+    return len + (size_t)pos + 1;
+}
+
+static int a_read(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    lx_block *b = check_block(L, a, 2);
+    size_t i = start_pos(luaL_optinteger(L, 3, 1), b->len);
+    size_t j = end_pos(luaL_optinteger(L, 4, -1), b->len);
+    if (i <= j)
+        lua_pushlstring(L, (const char *)b->ptr + (i - 1), j - i + 1);
+    else
+        lua_pushliteral(L, "");
+    return 1;
+}
+
+static int a_bytes_allocated(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lx_arena_bytes(check_open(L)));
+    return 1;
+}
+
+static int a_page_count(lua_State *L)
+{
+    lx_stats s;
+    lx_arena_stats(check_open(L), &s);
+    lua_pushinteger(L, (lua_Integer)s.page_count);
+    return 1;
+}
+
+#define SET_INT(L, name, v) (lua_pushinteger((L), (lua_Integer)(v)), lua_setfield((L), -2, (name)))
+
+static int a_stats(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    lx_stats s;
+    lx_arena_stats(a, &s);
+    lua_createtable(L, 0, 13);
+    SET_INT(L, "bytes_allocated", s.bytes_allocated);
+    SET_INT(L, "wasted", s.wasted);
+    SET_INT(L, "page_count", s.page_count);
+    SET_INT(L, "pages", s.pages);
+    SET_INT(L, "chunks", s.chunks);
+    SET_INT(L, "allocs", s.allocs);
+    SET_INT(L, "large_allocs", s.large_allocs);
+    SET_INT(L, "capacity", s.capacity);
+    SET_INT(L, "peak_bytes", s.peak_bytes);
+    SET_INT(L, "resets", s.resets);
+    SET_INT(L, "page_size", a->page_size);
+    if (a->max_bytes != LX_NO_BUDGET)
+        SET_INT(L, "max_bytes", a->max_bytes);
+    return 1;
+}
+
+static int a_reset(lua_State *L)
+{
+    lx_arena_reset(check_open(L));
+    return 0;
+}
+
+static int a_close(lua_State *L)
+{
+    LArena *la = check_any(L);
+    if (la->a != NULL) {
+        lx_arena_free(la->a);
+        la->a = NULL;
+    }
+    return 0;
+}
+
+static int a_is_closed(lua_State *L)
+{
+    lua_pushboolean(L, check_any(L)->a == NULL);
+    return 1;
+}
+
+static int a_tostring(lua_State *L)
+{
+    LArena *la = check_any(L);
+    lx_stats s;
+    if (la->a == NULL) {
+        lua_pushliteral(L, "lexrt.arena (closed)");
+        return 1;
+    }
+    lx_arena_stats(la->a, &s);
+    lua_pushfstring(L, "lexrt.arena(%I pages, %I bytes)", (lua_Integer)s.page_count,
+                    (lua_Integer)s.bytes_allocated);
+    return 1;
+}
+
+const luaL_Reg lxb_arena_methods[] = {
+    {"alloc", a_alloc},
+    {"put", a_put},
+    {"size", a_size},
+    {"write", a_write},
+    {"read", a_read},
+    {"bytes_allocated", a_bytes_allocated},
+    {"page_count", a_page_count},
+    {"stats", a_stats},
+    {"reset", a_reset},
+    {"close", a_close},
+    {"is_closed", a_is_closed},
+    {NULL, NULL},
+};
+
+const luaL_Reg lxb_arena_meta[] = {
+    {"__gc", a_close},
+    {"__close", a_close},
+    {"__tostring", a_tostring},
+    {NULL, NULL},
+};
+
+const luaL_Reg lxb_arena_funcs[] = {
+    {"arena", l_arena},
+    {NULL, NULL},
+};

@@ -1,0 +1,93 @@
+/*
+ * lexrt.core: assembles the module from the binding files.
+ *
+ * Each binding file contributes luaL_Reg arrays; every function gets the
+ * same three upvalues (see lexrt.h), so each checks its self argument by
+ * comparing metatables, with no registry lookup.
+ */
+#include <stdint.h>
+#include <time.h>
+
+#include "lexrt.h"
+#include "sysmem.h"
+
+#define LEXRT_VERSION "0.1.0"
+
+/* core._fail_after(n): make the n+1-th system allocation from now fail
+ * (n < 0 disarms). For the specs' allocation-failure tests only. */
+static int l_fail_after(lua_State *L)
+{
+    lx_sys_fail_after((long)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+/* core._sys_allocations(): allocations taken from the system so far. */
+static int l_sys_allocations(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lx_sys_allocations());
+    return 1;
+}
+
+static const luaL_Reg test_funcs[] = {
+    {"_fail_after", l_fail_after},
+    {"_sys_allocations", l_sys_allocations},
+    {NULL, NULL},
+};
+
+/* Registers `reg` into the table at -1, sharing the three upvalues that
+ * sit at base, base + 1 and base + 2. */
+static void set_funcs(lua_State *L, const luaL_Reg *reg, int base)
+{
+    int i;
+    for (i = 0; i < LX_NUPVALUES; i++)
+        lua_pushvalue(L, base + i);
+    luaL_setfuncs(L, reg, LX_NUPVALUES);
+}
+
+int luaopen_lexrt_core(lua_State *L);
+
+int luaopen_lexrt_core(lua_State *L)
+{
+    lx_state *st;
+    int base;
+    luaL_checkversion(L);
+
+    luaL_newmetatable(L, "lexrt.arena");
+    luaL_newmetatable(L, "lexrt.handler");
+    st = lua_newuserdatauv(L, sizeof *st, 0);
+    /* Keys need only differ between arenas, not be secret: any varying
+     * seed will do. */
+    st->key_seed = (uint64_t)(uintptr_t)L ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
+    base = lua_gettop(L) - 2;
+
+    /* Arena metatable: methods in __index, then the metamethods. */
+    lua_newtable(L);
+    set_funcs(L, lxb_arena_methods, base);
+    lua_setfield(L, base, "__index");
+    lua_pushvalue(L, base);
+    set_funcs(L, lxb_arena_meta, base);
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    set_funcs(L, lxb_handler_methods, base);
+    lua_setfield(L, base + 1, "__index");
+    lua_pushvalue(L, base + 1);
+    set_funcs(L, lxb_handler_meta, base);
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    set_funcs(L, lxb_arena_funcs, base);
+    set_funcs(L, lxb_handler_funcs, base);
+    luaL_setfuncs(L, test_funcs, 0);
+    lua_getfield(L, base, "__index");
+    lua_setfield(L, -2, "arena_methods");
+    lua_getfield(L, base + 1, "__index");
+    lua_setfield(L, -2, "handler_methods");
+    lua_pushinteger(L, (lua_Integer)LX_PAGE_BYTES);
+    lua_setfield(L, -2, "PAGE_BYTES");
+    lua_pushboolean(L, lx_recycling());
+    lua_setfield(L, -2, "RECYCLING");
+    lua_pushliteral(L, LEXRT_VERSION);
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}

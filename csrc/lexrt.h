@@ -1,0 +1,54 @@
+/*
+ * Shared by the binding files (the only ones that include Lua headers).
+ *
+ * Every binding function gets the same upvalues, set once by
+ * luaL_setfuncs in luaopen_lexrt_core, so type checks on the hot path are
+ * a metatable comparison and no registry lookup:
+ *   1: the arena metatable   2: the handler metatable   3: the module state
+ */
+#ifndef LEXRT_BINDING_H
+#define LEXRT_BINDING_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "arena.h"
+
+#define LX_UP_ARENA_MT lua_upvalueindex(1)
+#define LX_UP_HANDLER_MT lua_upvalueindex(2)
+#define LX_UP_STATE lua_upvalueindex(3)
+#define LX_NUPVALUES 3
+
+/* Per-Lua-state data; lives in a userdata, never in a C global. */
+typedef struct lx_state {
+    uint64_t key_seed;
+} lx_state;
+
+/* The arena object. `a` is NULL once closed (or once its scope exited).
+ * A scope's arena keeps its handler alive through user value 1. */
+typedef struct LArena {
+    lx_arena *a;
+} LArena;
+
+/* Raises the arena's last allocation error (a->err) as a Lua error. */
+int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n);
+/* Pushes a new, closed arena object; the caller fills in `a`. */
+LArena *lxb_new_arena_object(lua_State *L, int nuv);
+/* A key for a new arena, from this Lua state's seed. */
+uint64_t lxb_next_key(lua_State *L);
+/* Reads an optional page size / byte budget from the options table at idx. */
+size_t lxb_opt_page_size(lua_State *L, int idx, int arg);
+size_t lxb_opt_max_bytes(lua_State *L, int idx, int arg);
+/* Raises "not enough memory". */
+int lxb_nomem(lua_State *L);
+/* The arena object at idx, or NULL if it is not one. */
+LArena *lxb_test_arena(lua_State *L, int idx);
+
+extern const luaL_Reg lxb_arena_methods[];
+extern const luaL_Reg lxb_arena_meta[];
+extern const luaL_Reg lxb_arena_funcs[];
+extern const luaL_Reg lxb_handler_methods[];
+extern const luaL_Reg lxb_handler_meta[];
+extern const luaL_Reg lxb_handler_funcs[];
+
+#endif

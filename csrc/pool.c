@@ -1,0 +1,130 @@
+#include "pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "poison.h"
+#include "sysmem.h"
+
+static int recycling = -1;
+
+int lx_recycling(void)
+{
+    if (recycling < 0) {
+#ifdef LX_NO_RECYCLE
+        recycling = 0;
+#else
+        const char *env = getenv("LEXRT_NO_RECYCLE");
+        recycling = !(env != NULL && env[0] != '\0' && strcmp(env, "0") != 0);
+#endif
+    }
+    return recycling;
+}
+
+void lx_set_recycling(int on)
+{
+    recycling = on != 0;
+}
+
+int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chunk_bytes)
+{
+    memset(p, 0, sizeof *p);
+    p->page_size = page_size;
+    if (!lx_recycling()) {
+        max_pages = 0;
+        max_chunk_bytes = 0;
+    }
+    p->max_pages = max_pages;
+    p->max_chunk_bytes = max_chunk_bytes;
+    if (max_pages > 0) {
+        p->pages = lx_sys_realloc(NULL, max_pages * sizeof *p->pages);
+        if (p->pages == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+void lx_pool_destroy(lx_pool *p)
+{
+    size_t i;
+    for (i = 0; i < p->npages; i++)
+        lx_sys_free(p->pages[i]);
+    for (i = 0; i < p->nchunks; i++)
+        lx_sys_free(p->chunks[i].ptr);
+    for (i = 0; i < p->nshells; i++)
+        lx_arena_free_shell(p->shells[i]);
+    lx_sys_free(p->pages);
+    p->pages = NULL;
+    p->npages = p->nchunks = p->nshells = 0;
+    p->chunk_bytes = 0;
+    p->max_pages = p->max_chunk_bytes = 0;
+    p->dead = 1;
+}
+
+void *lx_pool_get_page(lx_pool *p)
+{
+    void *page;
+    if (p->npages > 0) {
+        page = p->pages[--p->npages];
+        p->pages_reused++;
+    } else {
+        page = lx_sys_alloc(p->page_size);
+        if (page == NULL)
+            return NULL;
+        p->pages_from_system++;
+    }
+    p->pages_live++;
+    return page;
+}
+
+void lx_pool_put_page(lx_pool *p, void *page)
+{
+    p->pages_live--;
+    if (p->npages < p->max_pages) {
+        LX_POISON(page, p->page_size);
+        p->pages[p->npages++] = page;
+    } else {
+        lx_sys_free(page);
+    }
+}
+
+unsigned char *lx_pool_get_chunk(lx_pool *p, size_t size, size_t *got)
+{
+    size_t i, best = p->nchunks;
+    unsigned char *c;
+    /* Best fit, so a small request does not pin the biggest chunk. */
+    for (i = 0; i < p->nchunks; i++)
+        if (p->chunks[i].size >= size && (best == p->nchunks || p->chunks[i].size < p->chunks[best].size))
+            best = i;
+    if (best < p->nchunks && p->chunks[best].size <= 2 * size) {
+        c = p->chunks[best].ptr;
+        *got = p->chunks[best].size;
+        p->chunk_bytes -= *got;
+        p->chunks[best] = p->chunks[--p->nchunks];
+        p->chunks_reused++;
+    } else {
+        c = lx_sys_alloc(size);
+        if (c == NULL)
+            return NULL;
+        *got = (size + 4095u) & ~(size_t)4095u;
+        p->chunks_from_system++;
+    }
+    p->chunks_live++;
+    return c;
+}
+
+void lx_pool_put_chunk(lx_pool *p, unsigned char *chunk, size_t size)
+{
+    p->chunks_live--;
+    if (p->nchunks < LX_POOL_CHUNKS && size <= p->max_chunk_bytes - p->chunk_bytes &&
+        p->chunk_bytes <= p->max_chunk_bytes) {
+        LX_POISON(chunk, size);
+        p->chunks[p->nchunks].ptr = chunk;
+        p->chunks[p->nchunks].size = size;
+        p->nchunks++;
+        p->chunk_bytes += size;
+    } else {
+        lx_sys_free(chunk);
+    }
+}

@@ -1,0 +1,60 @@
+/*
+ * A bounded cache of pages, large chunks and arena shells, shared by the
+ * arenas of one effect handler (and its workers).
+ *
+ * A request-shaped program creates an arena per request and drops it at
+ * the end. Without a pool every request would take its pages from the
+ * system and give them back; with one, a steady stream of requests takes
+ * nothing from the system after warm-up. The pool never grows past its
+ * bounds: surplus memory is returned to the system at once.
+ */
+#ifndef LEXRT_POOL_H
+#define LEXRT_POOL_H
+
+#include <stddef.h>
+
+#define LX_POOL_CHUNKS 16 /* large chunks kept at most */
+#define LX_POOL_SHELLS 32 /* arena shells kept at most */
+
+struct lx_arena;
+
+typedef struct lx_chunk {
+    unsigned char *ptr;
+    size_t size;
+} lx_chunk;
+
+typedef struct lx_pool {
+    size_t page_size;
+    size_t max_pages;       /* bound on pooled pages */
+    size_t max_chunk_bytes; /* bound on bytes held in pooled chunks */
+    void **pages;           /* pooled pages, capacity max_pages */
+    size_t npages;
+    lx_chunk chunks[LX_POOL_CHUNKS];
+    size_t nchunks;
+    size_t chunk_bytes;
+    struct lx_arena *shells[LX_POOL_SHELLS];
+    size_t nshells;
+    size_t pages_live;  /* pages handed out and not yet given back */
+    size_t chunks_live; /* chunks handed out and not yet given back */
+    unsigned long long pages_from_system, pages_reused;
+    unsigned long long chunks_from_system, chunks_reused;
+    int dead; /* destroyed: everything given back now goes to the system */
+} lx_pool;
+
+/* Returns 0, or -1 when the bookkeeping array cannot be allocated. */
+int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chunk_bytes);
+/* Frees everything pooled; later give-backs go straight to the system. */
+void lx_pool_destroy(lx_pool *p);
+
+void *lx_pool_get_page(lx_pool *p);
+void lx_pool_put_page(lx_pool *p, void *page);
+/* A chunk of at least `size` bytes; its real size goes to *got. */
+unsigned char *lx_pool_get_chunk(lx_pool *p, size_t size, size_t *got);
+void lx_pool_put_chunk(lx_pool *p, unsigned char *chunk, size_t size);
+
+/* Whether pages and chunks are recycled at all (LEXRT_NO_RECYCLE=1 or
+ * -DLX_NO_RECYCLE turns it off so that the checkers see every free). */
+int lx_recycling(void);
+void lx_set_recycling(int on);
+
+#endif

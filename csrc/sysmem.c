@@ -1,0 +1,57 @@
+#define _POSIX_C_SOURCE 200112L /* posix_memalign */
+
+#include "sysmem.h"
+
+#include <stdlib.h>
+
+static long fail_countdown = -1;
+static unsigned long long taken;
+
+static int should_fail(void)
+{
+    if (fail_countdown < 0)
+        return 0;
+    if (fail_countdown == 0)
+        return 1;
+    fail_countdown--;
+    return 0;
+}
+
+void *lx_sys_alloc(size_t size)
+{
+    void *p;
+    if (should_fail())
+        return NULL;
+    /* 4096 alignment lets any in-page alignment up to 4096 be a pure bump. */
+    size = (size + 4095u) & ~(size_t)4095u;
+    if (size == 0 || posix_memalign(&p, 4096, size) != 0)
+        return NULL;
+    taken++;
+    return p;
+}
+
+void lx_sys_free(void *p)
+{
+    free(p);
+}
+
+void *lx_sys_realloc(void *p, size_t size)
+{
+    void *q;
+    if (should_fail())
+        return NULL;
+    q = realloc(p, size);
+    if (q != NULL)
+        taken++;
+    return q;
+}
+
+void lx_sys_fail_after(long n)
+{
+    fail_countdown = n < 0 ? -1 : n;
+}
+
+unsigned long long lx_sys_allocations(void)
+{
+    return taken;
+}

@@ -1,0 +1,28 @@
+/*
+ * The one door through which lexrt takes memory from the system.
+ *
+ * Everything the core allocates (pages, large chunks, block tables, arena
+ * shells) goes through these two functions, so that tests can make the
+ * n-th allocation fail on demand and prove every caller copes with NULL.
+ */
+#ifndef LEXRT_SYSMEM_H
+#define LEXRT_SYSMEM_H
+
+#include <stddef.h>
+
+/* Page-aligned (4096) memory of `size` bytes, or NULL. */
+void *lx_sys_alloc(size_t size);
+void lx_sys_free(void *p);
+/* Plain malloc/realloc for small bookkeeping, same failure injection. */
+void *lx_sys_realloc(void *p, size_t size);
+
+/*
+ * Failure injection: after `n` more successful allocations, every further
+ * one fails until the countdown is disarmed with a negative `n`.
+ * Process-wide; meant for tests only.
+ */
+void lx_sys_fail_after(long n);
+/* Allocations taken from the system so far (process-wide counter). */
+unsigned long long lx_sys_allocations(void);
+
+#endif

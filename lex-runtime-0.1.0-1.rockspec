@@ -1,0 +1,34 @@
+rockspec_format = "3.0"
+package = "lex-runtime"
+version = "0.1.0-1"
+source = {
+  url = "git+file://.",
+}
+description = {
+  summary = "Request-scoped arenas, effect handlers and a capability policy for Lua 5.4",
+  detailed = [[
+lexrt re-creates, in C, the runtime layer of the Lex language's lex-runtime
+crate: per-request bump-allocator arenas with checked integer handles, an
+effect-handler table with request scopes and a page pool, and a capability
+policy that gates effects.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+  "argparse",
+  "dkjson",
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["lexrt.core"] = {
+      sources = {
+        "csrc/arena.c", "csrc/pool.c", "csrc/sysmem.c",
+        "csrc/l_arena.c", "csrc/l_handler.c", "csrc/lexrt.c",
+      },
+      incdirs = { "csrc" },
+    },
+    ["lexrt"] = "lua/lexrt/init.lua",
+  },
+}
