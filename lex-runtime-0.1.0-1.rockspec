@@ -30,5 +30,8 @@ build = {
       incdirs = { "csrc" },
     },
     ["lexrt"] = "lua/lexrt/init.lua",
+    ["lexrt.handler"] = "lua/lexrt/handler.lua",
+    ["lexrt.policy"] = "lua/lexrt/policy.lua",
+    ["lexrt.serve"] = "lua/lexrt/serve.lua",
   },
 }

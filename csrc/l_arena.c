@@ -44,7 +44,7 @@ static lx_arena *check_open(lua_State *L)
 
 static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
 {
-    lx_block *b = lx_arena_lookup(a, luaL_checkinteger(L, arg));
+    lx_block *b = lx_arena_lookup(a, lxb_checkint(L, arg));
     if (b == NULL)
         luaL_argerror(L, arg, "stale or foreign arena handle");
     return b;
@@ -115,6 +115,18 @@ size_t lxb_opt_max_bytes(lua_State *L, int idx, int arg)
     return (size_t)v;
 }
 
+lua_Integer lxb_checkint(lua_State *L, int arg)
+{
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        luaL_typeerror(L, arg, "number");
+    return luaL_checkinteger(L, arg);
+}
+
+lua_Integer lxb_optint(lua_State *L, int arg, lua_Integer def)
+{
+    return lua_isnoneornil(L, arg) ? def : lxb_checkint(L, arg);
+}
+
 int lxb_nomem(lua_State *L)
 {
     lua_pushliteral(L, "not enough memory");
@@ -149,7 +161,7 @@ static int l_arena(lua_State *L)
 
 static size_t check_align(lua_State *L, int arg)
 {
-    lua_Integer align = luaL_optinteger(L, arg, (lua_Integer)LX_DEFAULT_ALIGN);
+    lua_Integer align = lxb_optint(L, arg, (lua_Integer)LX_DEFAULT_ALIGN);
     if (align < 1 || align > (lua_Integer)LX_MAX_ALIGN || (align & (align - 1)) != 0)
         luaL_argerror(L, arg, lua_pushfstring(L, "power of two from 1 to %I expected, got %I",
                                               (lua_Integer)LX_MAX_ALIGN, align));
@@ -159,7 +171,7 @@ static size_t check_align(lua_State *L, int arg)
 static int a_alloc(lua_State *L)
 {
     lx_arena *a = check_open(L);
-    lua_Integer n = luaL_checkinteger(L, 2);
+    lua_Integer n = lxb_checkint(L, 2);
     size_t align = lua_isnoneornil(L, 3) ? LX_DEFAULT_ALIGN : check_align(L, 3);
     int64_t h;
     void *p;
@@ -199,7 +211,7 @@ static int a_write(lua_State *L)
 {
     lx_arena *a = check_open(L);
     lx_block *b = check_block(L, a, 2);
-    lua_Integer pos = luaL_checkinteger(L, 3);
+    lua_Integer pos = lxb_checkint(L, 3);
     size_t n;
     const char *s = luaL_checklstring(L, 4, &n);
     if (pos < 1)
@@ -237,8 +249,8 @@ static int a_read(lua_State *L)
 {
     lx_arena *a = check_open(L);
     lx_block *b = check_block(L, a, 2);
-    size_t i = start_pos(luaL_optinteger(L, 3, 1), b->len);
-    size_t j = end_pos(luaL_optinteger(L, 4, -1), b->len);
+    size_t i = start_pos(lxb_optint(L, 3, 1), b->len);
+    size_t j = end_pos(lxb_optint(L, 4, -1), b->len);
     if (i <= j)
         lua_pushlstring(L, (const char *)b->ptr + (i - 1), j - i + 1);
     else

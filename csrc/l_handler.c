@@ -219,7 +219,7 @@ static int h_enter(lua_State *L)
 static int h_exit(lua_State *L)
 {
     LHandler *h = check_any(L);
-    lua_Integer id = luaL_checkinteger(L, 2);
+    lua_Integer id = lxb_checkint(L, 2);
     size_t k = h->depth;
     /* Ids grow with depth, so the scope is found from the top down. */
     while (k > 0 && h->ids[k - 1] > id)

@@ -39,6 +39,10 @@ uint64_t lxb_next_key(lua_State *L);
 /* Reads an optional page size / byte budget from the options table at idx. */
 size_t lxb_opt_page_size(lua_State *L, int idx, int arg);
 size_t lxb_opt_max_bytes(lua_State *L, int idx, int arg);
+/* luaL_checkinteger without string coercion: a handle, size or scope id
+ * written as "12" is a mistake, not a number. */
+lua_Integer lxb_checkint(lua_State *L, int arg);
+lua_Integer lxb_optint(lua_State *L, int arg, lua_Integer def);
 /* Raises "not enough memory". */
 int lxb_nomem(lua_State *L);
 /* The arena object at idx, or NULL if it is not one. */

@@ -2,6 +2,7 @@
 
 #include "sysmem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 static long fail_countdown = -1;
@@ -21,6 +22,10 @@ void *lx_sys_alloc(size_t size)
 {
     void *p;
     if (should_fail())
+        return NULL;
+    /* No object may exceed PTRDIFF_MAX; refusing here also keeps the
+     * rounding below from wrapping. */
+    if (size > PTRDIFF_MAX - 4095)
         return NULL;
     /* 4096 alignment lets any in-page alignment up to 4096 be a pure bump. */
     size = (size + 4095u) & ~(size_t)4095u;

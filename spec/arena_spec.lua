@@ -10,6 +10,10 @@ local function err_of(f, ...)
   return e
 end
 
+-- Memory checkers (valgrind, ASan) hold freed blocks in quarantine, so
+-- resident-memory figures mean nothing under them; make check sets this.
+local UNDER_CHECKER = os.getenv("LEXRT_CHECKER") ~= nil
+
 local function rss_kib()
   local f = assert(io.open("/proc/self/statm"))
   local pages = f:read("*n") and f:read("*n")
@@ -476,7 +480,7 @@ describe("lexrt.arena", function()
   describe("methods", function()
     it("refuse a self that is not an arena", function()
       local a = lexrt.arena()
-      for _, bad in ipairs({ 1, "x", {}, io.stdout }) do
+      for _, bad in ipairs({ 1, "x", {}, io.stdout, lexrt.handler() }) do
         assert.matches("lexrt.arena expected", err_of(a.alloc, bad, 1))
         assert.matches("lexrt.arena expected", err_of(a.close, bad))
       end
@@ -496,7 +500,9 @@ describe("lexrt.arena", function()
       collectgarbage()
       local grown = rss_kib() - before
       -- 5000 leaked pages would be over 300 MiB
-      assert.is_true(grown < 50 * 1024, "resident memory grew by " .. grown .. " KiB")
+      if not UNDER_CHECKER then
+        assert.is_true(grown < 50 * 1024, "resident memory grew by " .. grown .. " KiB")
+      end
     end)
   end)
 end)

@@ -1,0 +1,140 @@
+-- lexrt.serve, custom Lua handlers, and the examples (run so they never rot).
+local lexrt = require("lexrt")
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return e
+end
+
+describe("lexrt.serve", function()
+  it("runs fn in a scope per request and summarises the results in order", function()
+    local h = lexrt.handler()
+    local seen = {}
+    local summary = lexrt.serve(h, { 10, 20, 30 }, function(r, handler, id)
+      assert.are.equal(h, handler)
+      assert.are.equal(1, handler:arena_stack_depth())
+      seen[#seen + 1] = id
+      return r + 1
+    end)
+    assert.are.same({ 11, 21, 31 }, summary.results)
+    assert.are.equal(3, summary.requests)
+    assert.are.equal(3, summary.ok)
+    assert.are.equal(0, summary.failed)
+    assert.are.same({}, summary.errors)
+    assert.are.same({ 1, 2, 3 }, seen)
+    assert.are.equal(0, h:arena_stack_depth())
+  end)
+
+  it("exits the scope of a failing request, records the error, and goes on", function()
+    local h = lexrt.handler()
+    local summary = lexrt.serve(h, { 1, 2, 3 }, function(r)
+      if r == 2 then error({ code = r }) end
+      return r
+    end)
+    assert.are.equal(2, summary.ok)
+    assert.are.equal(1, summary.failed)
+    assert.are.same({ code = 2 }, summary.errors[1])
+    assert.are.equal(1, summary.results[1])
+    assert.is_nil(summary.results[2])
+    assert.are.equal(3, summary.results[3])
+    assert.are.equal(0, h:stats().pages_live)
+    assert.are.equal(3, h:stats().scopes_exited)
+  end)
+
+  it("keeps only the first few errors but counts them all", function()
+    local summary = lexrt.serve(lexrt.handler(), { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 },
+      function() error("no") end)
+    assert.are.equal(12, summary.failed)
+    assert.are.equal(10, #summary.errors)
+  end)
+
+  it("takes an iterator function for the requests", function()
+    local n = 0
+    local summary = lexrt.serve(lexrt.handler(), function()
+      n = n + 1
+      if n <= 4 then return n end
+    end, function(r) return r * r end)
+    assert.are.same({ 1, 4, 9, 16 }, summary.results)
+  end)
+
+  it("accepts any Lua table with the handler's methods", function()
+    local events = {}
+    local next_id = 0
+    local custom = {
+      enter_request_scope = function()
+        next_id = next_id + 1
+        events[#events + 1] = "enter " .. next_id
+        return next_id
+      end,
+      exit_request_scope = function(_, id)
+        events[#events + 1] = "exit " .. id
+        return true
+      end,
+    }
+    local summary = lexrt.serve(custom, { "a", "b" }, function(r, handler, id)
+      assert.are.equal(custom, handler)
+      return r .. id
+    end)
+    assert.are.same({ "a1", "b2" }, summary.results)
+    assert.are.same({ "enter 1", "exit 1", "enter 2", "exit 2" }, events)
+  end)
+
+  it("works with deny_all, whose effects all fail", function()
+    local summary = lexrt.serve(lexrt.deny_all(), { 1 }, function(_, h) return h:dispatch("io", "print") end)
+    assert.are.equal("effects not permitted (attempted io.print)", summary.errors[1])
+  end)
+
+  it("refuses a handler, requests or fn of the wrong kind", function()
+    assert.matches("bad argument #1 to 'serve' %(effect handler expected, got number%)",
+      err_of(lexrt.serve, 5, {}, print))
+    assert.matches("bad argument #1 to 'serve'", err_of(lexrt.serve, { enter_request_scope = print }, {}, print))
+    assert.matches("bad argument #2 to 'serve'", err_of(lexrt.serve, lexrt.handler(), "reqs", print))
+    assert.matches("bad argument #3 to 'serve'", err_of(lexrt.serve, lexrt.handler(), {}, nil))
+  end)
+end)
+
+describe("the examples", function()
+  local function run(name)
+    local real_print, real_write = _G.print, io.write
+    local out = {}
+    _G.print = function(...)
+      local parts = table.pack(...)
+      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+      out[#out + 1] = table.concat(parts, "\t", 1, parts.n)
+    end
+    io.write = function(...) out[#out + 1] = table.concat({ ... }) end
+    local ok, res = pcall(dofile, "examples/" .. name)
+    _G.print, io.write = real_print, real_write
+    assert(ok, res)
+    return res, table.concat(out, "\n")
+  end
+
+  it("request_handler.lua builds responses in the scope's arena", function()
+    local summary, out = run("request_handler.lua")
+    assert.are.equal(2, summary.ok)
+    assert.matches("hello, ada\n$", summary.results[1])
+    assert.matches("^HTTP/1.1 200 OK\r\n", summary.results[2])
+    assert.matches("pages_live=0", out)
+  end)
+
+  it("policy_refusal.lua shows a traversal refused at dispatch", function()
+    local summary, out = run("policy_refusal.lua")
+    assert.are.equal(1, summary.ok)
+    assert.are.equal("fs_path_not_allowed", summary.errors[1].kind)
+    assert.matches("policy violation: fs_path_not_allowed", out)
+  end)
+
+  it("logging_handler.lua logs every scope boundary, failures included", function()
+    local res = run("logging_handler.lua")
+    assert.are.same({ "enter 1", "exit 1 (dropped)", "enter 2", "exit 2 (dropped)", "enter 3", "exit 3 (dropped)" },
+      res.log)
+    assert.are.equal(1, res.summary.failed)
+  end)
+
+  it("arena_tour.lua runs", function()
+    local _, out = run("arena_tour.lua")
+    assert.matches("hello, request\tstatus=200", out)
+    assert.matches("false\t.*stale or foreign arena handle", out)
+  end)
+end)
