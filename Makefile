@@ -26,7 +26,7 @@ build: $(SO)
 
 $(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -I$(LUA_INC) -Icsrc -o $@ $(CORE_SRC) $(BIND_SRC)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc -o $@ $(CORE_SRC) $(BIND_SRC)
 
 test: deps build
 	@sh scripts/busted.sh

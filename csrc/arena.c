@@ -35,8 +35,9 @@ static uint32_t next_gen(uint64_t key, uint32_t g)
 
 static void empty_window(lx_arena *a)
 {
-    a->cur = 1;
-    a->end = 0;
+    a->page = NULL;
+    a->off = 1;
+    a->lim = 0;
 }
 
 lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key)
@@ -118,11 +119,12 @@ void lx_arena_free(lx_arena *a)
 
 void lx_arena_reset(lx_arena *a)
 {
-    size_t i, used = lx_arena_bytes(a);
+    size_t used = lx_arena_bytes(a);
     if (used > a->peak_bytes)
         a->peak_bytes = used;
     release_chunks(a);
     if (lx_recycling()) {
+        size_t i;
         /* Keep the pages, but make the old contents unreachable for the
          * checkers until the bump pointer hands them out again. */
         for (i = 0; i < a->npages; i++)
@@ -138,8 +140,9 @@ void lx_arena_reset(lx_arena *a)
     a->resets++;
     a->err = LX_OK;
     if (a->npages > 0) {
-        a->cur = (uintptr_t)a->pages[0];
-        a->end = a->cur + a->page_size;
+        a->page = a->pages[0];
+        a->off = 0;
+        a->lim = a->page_size;
     } else {
         empty_window(a);
     }
@@ -217,28 +220,35 @@ static int next_page(lx_arena *a)
             return -1;
         a->pages[a->npages++] = page;
     }
-    if (a->cur <= a->end)
-        a->wasted += a->end - a->cur;
+    if (a->off <= a->lim)
+        a->wasted += a->lim - a->off;
     a->ipage = next;
-    a->cur = (uintptr_t)a->pages[next];
-    a->end = a->cur + a->page_size;
+    a->page = a->pages[next];
+    a->off = 0;
+    a->lim = a->page_size;
     return 0;
 }
 
 void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
 {
-    uintptr_t p;
+    size_t start;
+    unsigned char *p;
     if (n > a->page_size)
         return alloc_large(a, n);
-    p = (a->cur + (align - 1)) & ~(uintptr_t)(align - 1);
-    if (p <= a->end && n <= a->end - p)
+    start = a->off + ((0 - a->off) & (align - 1));
+    if (start <= a->lim && n <= a->lim - start)
         return fail(a, LX_EBUDGET); /* it fitted: only the budget said no */
-    /* A fresh page is 4096-aligned, so there will be no padding. */
+    /* A fresh page starts at offset 0: no padding to charge. */
     if (n > a->budget_left)
         return fail(a, LX_EBUDGET);
     if (next_page(a) != 0)
         return fail(a, LX_ENOMEM);
-    return lx_arena_alloc(a, n, align);
+    p = a->page;
+    a->budget_left -= n;
+    a->off = n;
+    a->allocs++;
+    LX_UNPOISON(p, n);
+    return p;
 }
 
 void lx_arena_stats(const lx_arena *a, lx_stats *s)

@@ -28,9 +28,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "poison.h"
 #include "pool.h"
+
+/* Internal to the module: calls between its files stay direct (no PLT)
+ * even in builds that do not pass -fvisibility=hidden, such as luarocks'. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
 
 #define LX_PAGE_BYTES ((size_t)64 * 1024)
 #define LX_MIN_PAGE ((size_t)4096)
@@ -53,9 +60,11 @@ typedef struct lx_block {
 } lx_block;
 
 typedef struct lx_arena {
-    /* Hot: the bump window and what the fast path checks. cur > end means
-     * "no page yet", so the fast path always falls through to the slow one. */
-    uintptr_t cur, end;
+    /* Hot: the bump window and what the fast path checks. Offsets, not
+     * pointers, so no pointer is ever formed past the page. off > lim
+     * means "no page yet": the fast path then always falls through. */
+    unsigned char *page; /* 4096-aligned start of the page being bumped */
+    size_t off, lim;
     size_t budget_left; /* max_bytes - bytes handed out */
     size_t allocs;
     lx_block *blocks;
@@ -122,15 +131,18 @@ static inline size_t lx_arena_bytes(const lx_arena *a)
  */
 static inline void *lx_arena_alloc(lx_arena *a, size_t n, size_t align)
 {
-    uintptr_t p = (a->cur + (align - 1)) & ~(uintptr_t)(align - 1);
-    /* p <= end first, so end - p cannot wrap; then take cannot overflow
-     * because it is at most end - cur. */
-    if (p <= a->end && n <= a->end - p && (p - a->cur) + n <= a->budget_left) {
-        a->budget_left -= (p - a->cur) + n;
-        a->cur = p + n;
+    /* Pages are 4096-aligned and align <= 4096, so aligning the offset
+     * aligns the address. */
+    size_t start = a->off + ((0 - a->off) & (align - 1));
+    /* start <= lim first, so lim - start cannot wrap; then the budget
+     * charge (padding + n) is at most lim - off, which cannot overflow. */
+    if (start <= a->lim && n <= a->lim - start && (start - a->off) + n <= a->budget_left) {
+        unsigned char *p = a->page + start;
+        a->budget_left -= (start - a->off) + n;
+        a->off = start + n;
         a->allocs++;
-        LX_UNPOISON((void *)p, n);
-        return (void *)p;
+        LX_UNPOISON(p, n);
+        return p;
     }
     return lx_arena_alloc_slow(a, n, align);
 }
@@ -151,6 +163,33 @@ static inline void *lx_arena_alloc_h(lx_arena *a, size_t n, size_t align, int64_
     return p;
 }
 
+/*
+ * memset(p, 0, n), with the small sizes done as two overlapping stores of
+ * constant size that the compiler inlines: zeroing a 24-byte block then
+ * costs two instructions instead of a call into libc.
+ */
+static inline void lx_zero(void *dst, size_t n)
+{
+    unsigned char *p = dst;
+    if (n > 32)
+        memset(p, 0, n);
+    else if (n >= 16) {
+        memset(p, 0, 16);
+        memset(p + n - 16, 0, 16);
+    } else if (n >= 8) {
+        memset(p, 0, 8);
+        memset(p + n - 8, 0, 8);
+    } else if (n >= 4) {
+        memset(p, 0, 4);
+        memset(p + n - 4, 0, 4);
+    } else if (n >= 2) {
+        memset(p, 0, 2);
+        memset(p + n - 2, 0, 2);
+    } else if (n == 1) {
+        p[0] = 0;
+    }
+}
+
 /* The live block behind handle h, or NULL for stale/foreign/forged. */
 static inline lx_block *lx_arena_lookup(const lx_arena *a, int64_t h)
 {
@@ -160,5 +199,9 @@ static inline lx_block *lx_arena_lookup(const lx_arena *a, int64_t h)
         return NULL;
     return &a->blocks[idx];
 }
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

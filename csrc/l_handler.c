@@ -33,6 +33,7 @@ typedef struct LPool {
 } LPool;
 
 typedef struct LHandler {
+    const void *tag; /* &handler_tag: see LArena in lexrt.h */
     LPool *lp;
     size_t page_size, max_bytes;
     lua_Integer last_id;
@@ -52,14 +53,13 @@ static int pool_gc(lua_State *L)
     return 0;
 }
 
+static const char handler_tag = 'H';
+
 static LHandler *test_handler(lua_State *L, int idx)
 {
-    LHandler *h;
-    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(LHandler) ||
-        !lua_getmetatable(L, idx))
+    LHandler *h = lua_touserdata(L, idx);
+    if (h == NULL || lua_rawlen(L, idx) != sizeof *h || h->tag != &handler_tag)
         return NULL;
-    h = lua_rawequal(L, -1, LX_UP_HANDLER_MT) ? lua_touserdata(L, idx) : NULL;
-    lua_pop(L, 1);
     return h;
 }
 
@@ -154,6 +154,7 @@ static int l_new_handler(lua_State *L)
 
     h = lua_newuserdatauv(L, sizeof *h, 3);
     memset(h, 0, sizeof *h);
+    h->tag = &handler_tag;
     h->closed = 1; /* until everything below has succeeded */
     lua_pushvalue(L, LX_UP_HANDLER_MT);
     lua_setmetatable(L, -2);
@@ -168,10 +169,11 @@ static int l_new_handler(lua_State *L)
         lp = parent->lp;
         lua_getiuservalue(L, 3, UV_POOL);
     } else {
-        size_t pool_pages;
+        size_t pool_pages, def_pages;
         h->page_size = lxb_opt_page_size(L, 1, 1);
         h->max_bytes = lxb_opt_max_bytes(L, 1, 1);
-        pool_pages = opt_count(L, 1, "pool_pages", POOL_BYTES / h->page_size ? POOL_BYTES / h->page_size : 1);
+        def_pages = POOL_BYTES / h->page_size; /* 1 when pages are 16 MiB */
+        pool_pages = opt_count(L, 1, "pool_pages", def_pages);
         lp = lua_newuserdatauv(L, sizeof *lp, 0);
         memset(lp, 0, sizeof *lp);
         if (luaL_newmetatable(L, "lexrt.pool")) {

@@ -44,7 +44,9 @@ static void set_funcs(lua_State *L, const luaL_Reg *reg, int base)
     luaL_setfuncs(L, reg, LX_NUPVALUES);
 }
 
-int luaopen_lexrt_core(lua_State *L);
+/* The module is built with -fvisibility=hidden so that calls between the
+ * binding files are direct, not through the PLT; only this is exported. */
+__attribute__((visibility("default"))) int luaopen_lexrt_core(lua_State *L);
 
 int luaopen_lexrt_core(lua_State *L)
 {

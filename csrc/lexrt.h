@@ -2,8 +2,8 @@
  * Shared by the binding files (the only ones that include Lua headers).
  *
  * Every binding function gets the same upvalues, set once by
- * luaL_setfuncs in luaopen_lexrt_core, so type checks on the hot path are
- * a metatable comparison and no registry lookup:
+ * luaL_setfuncs in luaopen_lexrt_core, so that making objects needs no
+ * registry lookup:
  *   1: the arena metatable   2: the handler metatable   3: the module state
  */
 #ifndef LEXRT_BINDING_H
@@ -13,6 +13,12 @@
 #include <lua.h>
 
 #include "arena.h"
+
+/* Internal to the module: calls between its files stay direct (no PLT)
+ * even in builds that do not pass -fvisibility=hidden, such as luarocks'. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
 
 #define LX_UP_ARENA_MT lua_upvalueindex(1)
 #define LX_UP_HANDLER_MT lua_upvalueindex(2)
@@ -25,10 +31,16 @@ typedef struct lx_state {
 } lx_state;
 
 /* The arena object. `a` is NULL once closed (or once its scope exited).
- * A scope's arena keeps its handler alive through user value 1. */
+ * A scope's arena keeps its handler alive through user value 1.
+ * `tag` is &lxb_arena_tag: with the userdata's exact size, it identifies
+ * our objects in two API calls, which is what keeps alloc near the cost of
+ * a plain method call (a metatable comparison takes four). */
 typedef struct LArena {
+    const void *tag;
     lx_arena *a;
 } LArena;
+
+extern const char lxb_arena_tag;
 
 /* Raises the arena's last allocation error (a->err) as a Lua error. */
 int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n);
@@ -54,5 +66,9 @@ extern const luaL_Reg lxb_arena_funcs[];
 extern const luaL_Reg lxb_handler_methods[];
 extern const luaL_Reg lxb_handler_meta[];
 extern const luaL_Reg lxb_handler_funcs[];
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -13,6 +13,12 @@
 
 #include <stddef.h>
 
+/* Internal to the module: calls between its files stay direct (no PLT)
+ * even in builds that do not pass -fvisibility=hidden, such as luarocks'. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 #define LX_POOL_CHUNKS 16 /* large chunks kept at most */
 #define LX_POOL_SHELLS 32 /* arena shells kept at most */
 
@@ -56,5 +62,9 @@ void lx_pool_put_chunk(lx_pool *p, unsigned char *chunk, size_t size);
  * -DLX_NO_RECYCLE turns it off so that the checkers see every free). */
 int lx_recycling(void);
 void lx_set_recycling(int on);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -10,6 +10,12 @@
 
 #include <stddef.h>
 
+/* Internal to the module: calls between its files stay direct (no PLT)
+ * even in builds that do not pass -fvisibility=hidden, such as luarocks'. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* Page-aligned (4096) memory of `size` bytes, or NULL. */
 void *lx_sys_alloc(size_t size);
 void lx_sys_free(void *p);
@@ -24,5 +30,9 @@ void *lx_sys_realloc(void *p, size_t size);
 void lx_sys_fail_after(long n);
 /* Allocations taken from the system so far (process-wide counter). */
 unsigned long long lx_sys_allocations(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -1,0 +1,119 @@
+-- Hostile input: every public function and method, called with arguments
+-- of every Lua type and edge values. Errors are fine; crashes are not, and
+-- every error must be a string or a violation table. Bounded in count.
+local lexrt = require("lexrt")
+local policy = require("lexrt.policy")
+
+local function values()
+  local closed_arena = lexrt.arena()
+  closed_arena:close()
+  local live = lexrt.arena()
+  local stale = live:put("stale")
+  live:reset()
+  local closed_handler = lexrt.handler()
+  closed_handler:enter_request_scope()
+  local scope_arena = closed_handler:active_arena()
+  closed_handler:close()
+  return {
+    nil, true, false, 0 / 0, math.huge, -math.huge, 0.5, -0.0, -1, 0, 1, 7, 4096, 1 << 40,
+    math.mininteger, math.maxinteger, "", "x", "1", "io", "/etc/passwd", ("x"):rep(1 << 20),
+    {}, { 1, 2, 3 }, { page_size = 4096 }, string.len, function() end,
+    coroutine.create(function() end), io.stdout, closed_arena, live, stale, closed_handler,
+    scope_arena, lexrt.handler(), lexrt.policy.permissive(), setmetatable({}, { __index = error }),
+    n = 38,
+  }
+end
+
+local function check_error(ok, e, what)
+  if not ok then
+    local t = type(e)
+    assert(t == "string" or policy.is_violation(e), what .. " raised a " .. t)
+  end
+end
+
+-- A tiny deterministic generator, so failures reproduce.
+local seed = 12345
+local function rand(n)
+  seed = (seed * 1103515245 + 12345) % 2147483648
+  return seed % n + 1
+end
+
+local function hammer(name, f, vals, arity)
+  for i = 1, vals.n do
+    for pos = 1, arity do
+      local args = { n = arity }
+      args[pos] = vals[i]
+      local ok, e = pcall(f, table.unpack(args, 1, arity))
+      check_error(ok, e, name)
+    end
+  end
+  for _ = 1, 300 do
+    local args = { n = arity }
+    for pos = 1, arity do args[pos] = vals[rand(vals.n)] end
+    local ok, e = pcall(f, table.unpack(args, 1, arity))
+    check_error(ok, e, name)
+  end
+end
+
+describe("hostile input", function()
+  local vals = values()
+
+  it("to the module's functions gets errors, never a crash", function()
+    hammer("arena", lexrt.arena, vals, 2)
+    hammer("handler", lexrt.handler, vals, 2)
+    hammer("deny_all", lexrt.deny_all, vals, 1)
+    hammer("serve", lexrt.serve, vals, 3)
+    hammer("policy", lexrt.policy, vals, 1)
+    hammer("policy.pure", lexrt.policy.pure, vals, 1)
+  end)
+
+  it("to every arena method, on live, closed and foreign arenas", function()
+    local live = lexrt.arena({ page_size = 4096, max_bytes = 1 << 20 })
+    local h = live:put("hello")
+    local methods = { "alloc", "put", "size", "write", "read", "bytes_allocated", "page_count",
+      "stats", "reset", "close", "is_closed" }
+    for _, m in ipairs(methods) do
+      local f = live[m]
+      hammer("arena:" .. m, function(...) return f(live, ...) end, vals, 3)
+      hammer("arena:" .. m .. " with a handle", function(...) return f(live, h, ...) end, vals, 2)
+      hammer("arena." .. m .. " on anything", f, vals, 3)
+      if m == "reset" or m == "close" then
+        live = lexrt.arena({ page_size = 4096, max_bytes = 1 << 20 })
+        h = live:put("hello")
+      end
+    end
+    for i = 1, vals.n do
+      assert.are.equal("string", type(tostring(vals[i])))
+    end
+  end)
+
+  it("to every handler method", function()
+    local hd = lexrt.handler({ policy = lexrt.policy.permissive(), effects = { io = { print = function() end } } })
+    local methods = { "enter_request_scope", "exit_request_scope", "active_arena", "arena_stack_depth",
+      "dispatch", "note_call_budget", "spawn_for_worker", "with_scope", "stats", "is_closed" }
+    for _, m in ipairs(methods) do
+      local f = hd[m]
+      hammer("handler:" .. m, function(...) return f(hd, ...) end, vals, 3)
+      hammer("handler." .. m .. " on anything", f, vals, 3)
+    end
+    while hd:arena_stack_depth() > 0 do hd:exit_request_scope(1) hd:exit_request_scope(hd:stats().scopes_entered) end
+    hd:close()
+    assert.is_true(hd:is_closed())
+  end)
+
+  it("to every policy method", function()
+    local p = lexrt.policy({ allow_effects = { "fs_read", "net", "proc", "budget" },
+      allow_fs_read = { "/srv" }, allow_net_host = { "*.example.com" }, allow_proc = { "ls" }, budget = 10 })
+    for _, m in ipairs({ "allows", "check_program", "wildcards", "check_call" }) do
+      local f = p[m]
+      hammer("policy:" .. m, function(...) return f(p, ...) end, vals, 3)
+      hammer("policy." .. m .. " on anything", f, vals, 3)
+    end
+  end)
+
+  it("leaves objects usable afterwards", function()
+    local a = lexrt.arena()
+    for i = 1, vals.n do pcall(a.alloc, a, vals[i]) end
+    assert.are.equal("ok", a:read(a:put("ok")))
+  end)
+end)
