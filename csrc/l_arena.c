@@ -62,13 +62,13 @@ int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n)
     }
 }
 
-LArena *lxb_new_arena_object(lua_State *L, int nuv)
+LArena *lxb_new_arena_object(lua_State *L, int nuv, int mt)
 {
     /* Closed from birth: if anything below fails, __gc has nothing to do. */
     LArena *la = lua_newuserdatauv(L, sizeof *la, nuv);
     la->tag = &lxb_arena_tag;
     la->a = NULL;
-    lua_pushvalue(L, LX_UP_ARENA_MT);
+    lua_pushvalue(L, mt);
     lua_setmetatable(L, -2);
     return la;
 }
@@ -159,7 +159,7 @@ static int l_arena(lua_State *L)
         page_size = lxb_opt_page_size(L, 1, 1);
         max_bytes = lxb_opt_max_bytes(L, 1, 1);
     }
-    la = lxb_new_arena_object(L, 0);
+    la = lxb_new_arena_object(L, 0, LX_UP_ARENA_MT);
     la->a = lx_arena_new(NULL, page_size, max_bytes, lxb_next_key(L));
     if (la->a == NULL)
         return lxb_nomem(L);
@@ -207,6 +207,75 @@ static int a_put(lua_State *L)
     if (p == NULL)
         return lxb_alloc_error(L, a, n);
     memcpy(p, s, n);
+    lua_pushinteger(L, (lua_Integer)h);
+    return 1;
+}
+
+/* The piece at list[i]: a string (*s set) or a live block of `a`. */
+static size_t piece_len(lua_State *L, const lx_arena *a, lua_Integer i, const char **s)
+{
+    size_t n;
+    int isint;
+    lua_Integer h;
+    switch (lua_rawgeti(L, 2, i)) {
+    case LUA_TSTRING:
+        *s = lua_tolstring(L, -1, &n);
+        lua_pop(L, 1); /* still anchored in the list */
+        return n;
+    case LUA_TNUMBER:
+        h = lua_tointegerx(L, -1, &isint);
+        lua_pop(L, 1);
+        if (isint) {
+            const lx_block *b = lx_arena_lookup(a, h);
+            if (b == NULL)
+                luaL_argerror(L, 2, lua_pushfstring(L, "stale or foreign arena handle at index %I", i));
+            *s = NULL;
+            return b->len;
+        }
+        break;
+    default:
+        lua_pop(L, 1);
+        break;
+    }
+    return (size_t)luaL_argerror(L, 2, lua_pushfstring(L, "handle or string expected at index %I", i));
+}
+
+/*
+ * a:concat(list): a new block holding the pieces of `list` in order, each
+ * a handle of this arena or a string (cf. table.concat). Copies block to
+ * block in C, so building a response from pieces makes no Lua garbage.
+ */
+static int a_concat(lua_State *L)
+{
+    lx_arena *a = check_open(L);
+    lua_Integer i, n;
+    size_t total = 0, len;
+    const char *s;
+    unsigned char *dst;
+    int64_t h;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    n = (lua_Integer)lua_rawlen(L, 2);
+    for (i = 1; i <= n; i++) {
+        len = piece_len(L, a, i, &s);
+        if (len > SIZE_MAX - total)
+            return lxb_nomem(L);
+        total += len;
+    }
+    dst = lx_arena_alloc_h(a, total, 1, &h);
+    if (dst == NULL)
+        return lxb_alloc_error(L, a, total);
+    /* Blocks never move, but the block table may have: look up again. */
+    for (i = 1; i <= n; i++) {
+        len = piece_len(L, a, i, &s);
+        if (s == NULL) {
+            lua_rawgeti(L, 2, i);
+            s = (const char *)lx_arena_lookup(a, lua_tointeger(L, -1))->ptr;
+            lua_pop(L, 1);
+        }
+        if (len > 0)
+            memcpy(dst, s, len);
+        dst += len;
+    }
     lua_pushinteger(L, (lua_Integer)h);
     return 1;
 }
@@ -346,6 +415,7 @@ static int a_tostring(lua_State *L)
 const luaL_Reg lxb_arena_methods[] = {
     {"alloc", a_alloc},
     {"put", a_put},
+    {"concat", a_concat},
     {"size", a_size},
     {"write", a_write},
     {"read", a_read},
@@ -358,10 +428,11 @@ const luaL_Reg lxb_arena_methods[] = {
     {NULL, NULL},
 };
 
+/* __gc comes last so that scope arenas can share the rest (lexrt.c). */
 const luaL_Reg lxb_arena_meta[] = {
-    {"__gc", a_close},
     {"__close", a_close},
     {"__tostring", a_tostring},
+    {"__gc", a_close},
     {NULL, NULL},
 };
 

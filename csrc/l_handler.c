@@ -192,47 +192,91 @@ static int l_new_handler(lua_State *L)
     return 1;
 }
 
-static int h_enter(lua_State *L)
+/* Pushes a new scope's arena; its id is h->last_id. */
+static void enter_scope(lua_State *L, LHandler *h)
 {
-    LHandler *h = check_open(L);
     LArena *la;
     if (h->depth == h->cap) {
         size_t ncap = h->cap ? h->cap * 2 : 8;
         lua_Integer *ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
         if (ids == NULL)
-            return lxb_nomem(L);
+            lxb_nomem(L);
         h->ids = ids;
         h->cap = ncap;
     }
-    lua_getiuservalue(L, 1, UV_SCOPES);
-    la = lxb_new_arena_object(L, 1);
+    la = lxb_new_arena_object(L, 1, LX_UP_SCOPE_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
     if (la->a == NULL)
-        return lxb_nomem(L);
+        lxb_nomem(L);
+    lua_getiuservalue(L, 1, UV_SCOPES);
+    lua_pushvalue(L, -2);
     lua_rawseti(L, -2, (lua_Integer)h->depth + 1);
+    lua_pop(L, 1);
     h->ids[h->depth++] = ++h->last_id;
     h->entered++;
+}
+
+/* Exits scope `id` (and every later one); true if it was open. */
+static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
+{
+    size_t k = h->depth;
+    /* Ids grow with depth, so the scope is found from the top down. */
+    while (k > 0 && h->ids[k - 1] > id)
+        k--;
+    if (h->closed || k == 0 || h->ids[k - 1] != id)
+        return 0;
+    lua_getiuservalue(L, 1, UV_SCOPES);
+    truncate_scopes(L, h, k - 1);
+    lua_pop(L, 1);
+    return 1;
+}
+
+static int h_enter(lua_State *L)
+{
+    LHandler *h = check_open(L);
+    enter_scope(L, h);
     lua_pushinteger(L, h->last_id);
     return 1;
+}
+
+/* Where with_scope resumes after fn: directly, or after fn yielded. */
+static int with_scope_done(lua_State *L, int status, lua_KContext id)
+{
+    exit_scope(L, lua_touserdata(L, 1), (lua_Integer)id);
+    if (status != LUA_OK && status != LUA_YIELD)
+        return lua_error(L); /* fn's error value, unchanged */
+    return lua_gettop(L) - 1;
+}
+
+/*
+ * h:with_scope(fn, ...): fn(arena, id, ...) inside a scope that is exited
+ * however fn ends. lua_pcallk, so that fn may yield (a coroutine server).
+ */
+static int h_with_scope(lua_State *L)
+{
+    LHandler *h = check_open(L);
+    int nargs = lua_gettop(L) - 2;
+    lua_Integer id;
+    if (lua_type(L, 2) != LUA_TFUNCTION) {
+        if (!luaL_getmetafield(L, 2, "__call"))
+            luaL_typeerror(L, 2, "function");
+        lua_pop(L, 1);
+    }
+    enter_scope(L, h); /* h fn args... arena */
+    id = h->last_id;
+    lua_insert(L, 3); /* h fn arena args... */
+    lua_pushinteger(L, id);
+    lua_insert(L, 4); /* h fn arena id args... */
+    return with_scope_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, with_scope_done),
+                           (lua_KContext)id);
 }
 
 static int h_exit(lua_State *L)
 {
     LHandler *h = check_any(L);
-    lua_Integer id = lxb_checkint(L, 2);
-    size_t k = h->depth;
-    /* Ids grow with depth, so the scope is found from the top down. */
-    while (k > 0 && h->ids[k - 1] > id)
-        k--;
-    if (h->closed || k == 0 || h->ids[k - 1] != id) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    lua_getiuservalue(L, 1, UV_SCOPES);
-    truncate_scopes(L, h, k - 1);
-    lua_pushboolean(L, 1);
+    lua_pushboolean(L, exit_scope(L, h, lxb_checkint(L, 2)));
     return 1;
 }
 
@@ -319,6 +363,7 @@ const luaL_Reg lxb_handler_methods[] = {
     {"exit_request_scope", h_exit},
     {"active_arena", h_active_arena},
     {"arena_stack_depth", h_depth},
+    {"with_scope", h_with_scope},
     {"stats", h_stats},
     {"close", h_close},
     {"is_closed", h_is_closed},

@@ -34,8 +34,8 @@ static const luaL_Reg test_funcs[] = {
     {NULL, NULL},
 };
 
-/* Registers `reg` into the table at -1, sharing the three upvalues that
- * sit at base, base + 1 and base + 2. */
+/* Registers `reg` into the table at -1, sharing the upvalues that sit at
+ * base .. base + LX_NUPVALUES - 1. */
 static void set_funcs(lua_State *L, const luaL_Reg *reg, int base)
 {
     int i;
@@ -60,14 +60,25 @@ int luaopen_lexrt_core(lua_State *L)
     /* Keys need only differ between arenas, not be secret: any varying
      * seed will do. */
     st->key_seed = (uint64_t)(uintptr_t)L ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
-    base = lua_gettop(L) - 2;
+    luaL_newmetatable(L, "lexrt.scope_arena");
+    base = lua_gettop(L) - 3;
 
-    /* Arena metatable: methods in __index, then the metamethods. */
+    /* Arena metatables: methods in __index, then the metamethods; the
+     * scope arena's share all of it but __gc. */
     lua_newtable(L);
     set_funcs(L, lxb_arena_methods, base);
+    lua_pushvalue(L, -1);
     lua_setfield(L, base, "__index");
+    lua_setfield(L, base + 3, "__index");
     lua_pushvalue(L, base);
     set_funcs(L, lxb_arena_meta, base);
+    lua_pop(L, 1);
+    lua_pushvalue(L, base + 3);
+    set_funcs(L, lxb_arena_meta, base);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "lexrt.arena");
+    lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
 
     lua_newtable(L);

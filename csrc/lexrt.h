@@ -5,6 +5,9 @@
  * luaL_setfuncs in luaopen_lexrt_core, so that making objects needs no
  * registry lookup:
  *   1: the arena metatable   2: the handler metatable   3: the module state
+ *   4: the metatable of scope arenas: the arena's, less __gc. A scope's
+ *      arena is released by its handler, never by the collector, and
+ *      finalisers are the dearest part of a short-lived object.
  */
 #ifndef LEXRT_BINDING_H
 #define LEXRT_BINDING_H
@@ -23,7 +26,8 @@
 #define LX_UP_ARENA_MT lua_upvalueindex(1)
 #define LX_UP_HANDLER_MT lua_upvalueindex(2)
 #define LX_UP_STATE lua_upvalueindex(3)
-#define LX_NUPVALUES 3
+#define LX_UP_SCOPE_MT lua_upvalueindex(4)
+#define LX_NUPVALUES 4
 
 /* Per-Lua-state data; lives in a userdata, never in a C global. */
 typedef struct lx_state {
@@ -44,8 +48,9 @@ extern const char lxb_arena_tag;
 
 /* Raises the arena's last allocation error (a->err) as a Lua error. */
 int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n);
-/* Pushes a new, closed arena object; the caller fills in `a`. */
-LArena *lxb_new_arena_object(lua_State *L, int nuv);
+/* Pushes a new, closed arena object with metatable `mt` (an upvalue
+ * index); the caller fills in `a`. */
+LArena *lxb_new_arena_object(lua_State *L, int nuv, int mt);
 /* A key for a new arena, from this Lua state's seed. */
 uint64_t lxb_next_key(lua_State *L);
 /* Reads an optional page size / byte budget from the options table at idx. */

@@ -228,6 +228,45 @@ describe("lexrt.arena", function()
     end)
   end)
 
+  describe("concat", function()
+    it("joins handles and strings, in order, into a new block", function()
+      local a = lexrt.arena()
+      local h1, h2 = a:put("abc"), a:alloc(2)
+      local c = a:concat({ h1, "-", h2, "-", h1, "" })
+      assert.are.equal("abc-\0\0-abc", a:read(c))
+      assert.are.equal(10, a:size(c))
+      assert.are.equal("", a:read(a:concat({})))
+    end)
+
+    it("copies blocks larger than a page and survives the block table growing", function()
+      local a = lexrt.arena({ page_size = 4096 })
+      local big = a:put(("z"):rep(10000))
+      local pieces = {}
+      for i = 1, 100 do pieces[i] = a:put(tostring(i)) end
+      pieces[#pieces + 1] = big
+      local c = a:concat(pieces)
+      local want = {}
+      for i = 1, 100 do want[i] = tostring(i) end
+      assert.are.equal(table.concat(want) .. ("z"):rep(10000), a:read(c))
+    end)
+
+    it("refuses stale handles, other values and non-tables", function()
+      local a, b = lexrt.arena(), lexrt.arena()
+      local foreign = b:put("x")
+      assert.matches("stale or foreign arena handle at index 2", err_of(a.concat, a, { "ok", foreign }))
+      assert.matches("handle or string expected at index 1", err_of(a.concat, a, { {} }))
+      assert.matches("handle or string expected at index 1", err_of(a.concat, a, { 1.5 }))
+      assert.matches("table expected, got string", err_of(a.concat, a, "x"))
+      assert.are.equal(0, a:stats().allocs)
+    end)
+
+    it("counts against max_bytes", function()
+      local a = lexrt.arena({ max_bytes = 10 })
+      local h = a:put("12345")
+      assert.matches("max_bytes", err_of(a.concat, a, { h, h, "x" }))
+    end)
+  end)
+
   describe("stats", function()
     it("reports the counters API.md names, with page tails as wasted", function()
       local a = lexrt.arena({ page_size = 4096 })

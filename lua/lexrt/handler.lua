@@ -1,6 +1,6 @@
--- The default effect handler. The request path (scopes and their arenas)
--- is C, in csrc/l_handler.c; this file adds what is not hot: the effect
--- gate, the call budget, with_scope and spawn_for_worker, to the same
+-- The default effect handler. The request path (scopes, their arenas and
+-- with_scope) is C, in csrc/l_handler.c; this file adds what is not hot:
+-- the effect gate, the call budget and spawn_for_worker, to the same
 -- method table, and validates the constructor's options.
 local core = require("lexrt.core")
 local policy = require("lexrt.policy")
@@ -130,22 +130,6 @@ function methods:spawn_for_worker()
   return new_handler({}, worker_env, self)
 end
 
-local function finish(h, id, ok, ...)
-  h:exit_request_scope(id)
-  if not ok then
-    error((...), 0) -- re-raised unchanged: same value, no position added
-  end
-  return ...
-end
-
-function methods:with_scope(fn, ...)
-  check_open(self, "with_scope")
-  local mt = getmetatable(fn)
-  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
-    error("bad argument #1 to 'with_scope' (function expected, got " .. type(fn) .. ")", 2)
-  end
-  local id = self:enter_request_scope()
-  return finish(self, id, pcall(fn, self:active_arena(), id, ...))
-end
+-- with_scope is C (l_handler.c): it is on the request path.
 
 return M
