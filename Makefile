@@ -35,8 +35,9 @@ test: deps build
 test-installed: deps
 	@sh scripts/busted.sh --run=installed
 
+# The default experiment: every built-in workload under every mode.
 run: deps build
-	@$(LUA_ENV) $(LUA) examples/arena_tour.lua
+	@./bin/lexrt-experiment
 
 bench: deps build
 	$(MAKE) -C bench run

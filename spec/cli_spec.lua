@@ -1,0 +1,281 @@
+-- bin/lexrt-experiment, run as a user runs it: a separate process.
+local dkjson = require("dkjson")
+local cli = require("lexrt.experiment.cli")
+local report = require("lexrt.experiment.report")
+
+local ROOT = os.getenv("PWD") or assert(io.popen("pwd")):read("l")
+local BIN = ROOT .. "/bin/lexrt-experiment"
+
+local function slurp(path)
+  local f = assert(io.open(path, "r"))
+  local text = f:read("a")
+  f:close()
+  os.remove(path)
+  return text
+end
+
+-- Runs the command with `args` (already shell-quoted where needed) and
+-- returns its exit code, stdout and stderr.
+-- The memory checkers' runs preload sanitizer runtimes into the spec's
+-- interpreter; the command under test loads the plain build, so it runs
+-- without them.
+local function run(args, prefix)
+  local out, err = os.tmpname(), os.tmpname()
+  local _, _, code = os.execute(("%senv -u LD_PRELOAD %s %s >%s 2>%s </dev/null"):format(
+    prefix or "", BIN, args, out, err))
+  return code, slurp(out), slurp(err)
+end
+
+local function lines(text)
+  local out = {}
+  for line in text:gmatch("[^\n]+") do
+    out[#out + 1] = line
+  end
+  return out
+end
+
+-- A small XML well-formedness checker: balanced, properly nested tags,
+-- quoted and unique attributes, entities that exist, one root element.
+-- Returns the list of elements ({ name = ..., attrs = {...} }), or raises.
+local ENTITY = { amp = true, lt = true, gt = true, quot = true, apos = true }
+
+local function check_text(s, where)
+  for ref in s:gmatch("&([^;]*);?") do
+    if not (ENTITY[ref] or ref:match("^#%d+$") or ref:match("^#x%x+$")) then
+      error(("bad entity '&%s' in %s"):format(ref, where))
+    end
+  end
+  if s:find("<", 1, true) then
+    error("bare '<' in " .. where)
+  end
+end
+
+local function parse_xml(text)
+  local elements, stack, roots = {}, {}, 0
+  local pos = 1
+  local decl = text:match("^<%?xml[^?]*%?>()")
+  if decl then
+    pos = decl
+  end
+  while true do
+    local lt = text:find("<", pos, true)
+    check_text(text:sub(pos, (lt or #text + 1) - 1), "text")
+    if #stack == 0 and text:sub(pos, (lt or #text + 1) - 1):find("%S") then
+      error("text outside the root element")
+    end
+    if not lt then
+      break
+    end
+    if text:sub(lt, lt + 3) == "<!--" then
+      pos = assert(text:find("-->", lt + 4, true), "unclosed comment") + 3
+    else
+      local gt = assert(text:find(">", lt, true), "unclosed tag")
+      local tag = text:sub(lt + 1, gt - 1)
+      pos = gt + 1
+      local closing = tag:match("^/([%a_][%w_.:-]*)%s*$")
+      if closing then
+        local open = table.remove(stack)
+        if open ~= closing then
+          error(("</%s> closes <%s>"):format(closing, tostring(open)))
+        end
+      else
+        local name, rest = tag:match("^([%a_][%w_.:-]*)(.*)$")
+        assert(name, "bad tag <" .. tag .. ">")
+        local empty = rest:sub(-1) == "/"
+        if empty then
+          rest = rest:sub(1, -2)
+        end
+        local attrs = {}
+        local left = rest:gsub('%s+([%a_][%w_.:-]*)%s*=%s*"([^"]*)"', function(k, v)
+          assert(attrs[k] == nil, "duplicate attribute " .. k)
+          check_text(v, "attribute " .. k)
+          attrs[k] = v
+          return ""
+        end)
+        if left:find("%S") then
+          error(("unparsed attributes in <%s>: %s"):format(name, left))
+        end
+        if #stack == 0 then
+          roots = roots + 1
+        end
+        elements[#elements + 1] = { name = name, attrs = attrs }
+        if not empty then
+          stack[#stack + 1] = name
+        end
+      end
+    end
+  end
+  assert(#stack == 0, "unclosed <" .. tostring(stack[#stack]) .. ">")
+  assert(roots == 1, "expected one root element, got " .. roots)
+  return elements
+end
+
+describe("lexrt-experiment", function()
+  it("prints its help with --help and exits 0", function()
+    local code, out, err = run("--help")
+    assert.are.equal(0, code)
+    assert.matches("^Usage: lexrt%-experiment", out)
+    assert.matches("%-%-page%-sizes", out)
+    assert.are.equal("", err)
+  end)
+
+  it("prints one comparison table per workload, with a ratio against gc", function()
+    local code, out, err = run("-w json,template -n 3 --warmup 0")
+    assert.are.equal(0, code)
+    assert.are.equal("", err)
+    assert.matches("json: 3 requests", out)
+    assert.matches("template: 3 requests", out)
+    assert.matches("vs gc", out)
+    assert.matches("\ngc +%d+ .- 1%.00x\n", out)
+    assert.matches("\narena%-nopool .- %d+%.%d%dx\n", out)
+  end)
+
+  it("prints CSV with a header and one row per mode", function()
+    local code, out = run("-w json -n 4 --warmup 1 -f csv")
+    assert.are.equal(0, code)
+    local rows = lines(out)
+    assert.are.equal(table.concat(report.COLUMNS, ","), rows[1])
+    assert.are.equal(4, #rows)
+    local modes = {}
+    for k = 2, 4 do
+      local fields = {}
+      for f in (rows[k] .. ","):gmatch("([^,]*),") do
+        fields[#fields + 1] = f
+      end
+      assert.are.equal(#report.COLUMNS, #fields)
+      assert.are.equal("json", fields[1])
+      modes[#modes + 1] = fields[2]
+      assert.is_true(tonumber(fields[9]) > 0) -- req_per_s
+    end
+    assert.are.same({ "gc", "arena", "arena-nopool" }, modes)
+  end)
+
+  it("prints JSON that dkjson decodes into one run per workload", function()
+    local code, out = run("-w json,bulk -n 2 --warmup 0 -m gc,arena -f json")
+    assert.are.equal(0, code)
+    local doc, _, err = dkjson.decode(out)
+    assert.is_nil(err)
+    assert.are.equal(2, #doc.runs)
+    assert.are.equal("json", doc.runs[1].workload)
+    assert.are.equal("bulk", doc.runs[2].workload)
+    assert.are.equal("gc", doc.runs[2].rows[1].mode)
+    assert.are.equal("arena", doc.runs[2].rows[2].mode)
+    assert.are.equal(65536, doc.runs[2].rows[2].page_size)
+    assert.is_true(doc.runs[2].rows[2].pages_mean > 0)
+    assert.are.equal(0, doc.runs[2].rows[2].handler_stats.pages_live)
+    -- dkjson keeps the last of two equal keys; count them in the text.
+    local _, workload_keys = out:gsub('"workload":', "")
+    assert.are.equal(2 + 4, workload_keys) -- each run and each row once
+  end)
+
+  it("writes a well-formed SVG with one line per mode in each panel of a sweep", function()
+    local svg = os.tmpname()
+    local code, out = run(("-w json,bulk -n 2 --warmup 0 -p 4k,64KiB,1M --svg %s"):format(svg))
+    assert.are.equal(0, code)
+    assert.matches("page%-size sweep", out)
+    local text = slurp(svg)
+    local elements = parse_xml(text)
+    assert.are.equal("svg", elements[1].name)
+    local series = {}
+    for _, e in ipairs(elements) do
+      if e.attrs.class == "series" then
+        local key = e.attrs["data-mode"] .. "/" .. e.attrs["data-panel"]
+        series[key] = (series[key] or 0) + 1
+      end
+    end
+    for _, mode in ipairs({ "gc", "arena", "arena-nopool" }) do
+      for _, panel in ipairs({ "time", "memory" }) do
+        assert.are.equal(2, series[mode .. "/" .. panel], mode .. " " .. panel) -- one per workload
+      end
+    end
+    assert.matches("µs", text)
+    assert.matches("KiB", text)
+    assert.matches(">1 MiB<", text)
+  end)
+
+  it("runs a workload file", function()
+    local code, out = run("-w examples/workload_custom.lua -n 3 -m gc,arena")
+    assert.are.equal(0, code)
+    assert.matches("csv%-export: 3 requests", out)
+  end)
+
+  it("finds its modules when started from another directory", function()
+    local code, out = run("-w json -n 2 -m gc -f csv", "cd / && ")
+    assert.are.equal(0, code)
+    assert.are.equal(2, #lines(out))
+  end)
+
+  it("writes nothing to stderr when stderr is not a terminal", function()
+    local code, _, err = run("-w template -n 3")
+    assert.are.equal(0, code)
+    assert.are.equal("", err)
+  end)
+
+  -- script(1) gives the command a terminal; the run needs over a second
+  -- of CPU time before the bar appears.
+  local it_with_terminal = os.execute("command -v script >/dev/null 2>&1") and it or pending
+  it_with_terminal("draws a progress bar on stderr when it is a terminal and the run is long", function()
+    local out = os.tmpname()
+    local cmd = BIN .. " -w bulk -n 100 -m gc,arena >/dev/null"
+    os.execute(("env -u LD_PRELOAD script -qec '%s' /dev/null >%s 2>&1"):format(cmd, out))
+    local screen = slurp(out)
+    assert.matches("\r\27%[K%[#*%-*%] +%d+%%  bulk gc  %(workload 1 of 1%)", screen)
+  end)
+
+  local BAD = {
+    { "--requests 0", "%-%-requests" },
+    { "--requests many", "%-%-requests" },
+    { "--modes gc,turbo", "unknown mode 'turbo'" },
+    { "--page-sizes 3000", "power of two" },
+    { "--page-sizes 64Q", "not a size" },
+    { "--format xml", "%-%-format" },
+    { "--workload nosuch", "unknown workload 'nosuch'" },
+    { "--workload /nonexistent/w.lua", "cannot load workload" },
+    { "--seed 1.5", "%-%-seed" },
+    { "--frobnicate", "unknown option" },
+    { "--svg x.svg --page-sizes 64k", "at least two sizes" },
+  }
+  for _, case in ipairs(BAD) do
+    it("rejects '" .. case[1] .. "' with a one-line message and a non-zero exit", function()
+      local code, out, err = run(case[1])
+      assert.are_not.equal(0, code)
+      assert.are.equal("", out)
+      assert.matches("^lexrt%-experiment: [^\n]*\n$", err)
+      assert.matches(case[2], err)
+      assert.is_nil(err:find("traceback", 1, true))
+    end)
+  end
+
+  it("reports a workload that fails at run time in one line", function()
+    local base = os.tmpname() -- tmpname creates the file; keep only the .lua one
+    os.remove(base)
+    local path = base .. ".lua"
+    local f = assert(io.open(path, "w"))
+    f:write('return { name = "broken", handler = function() error("no database") end }')
+    f:close()
+    local code, out, err = run("-w " .. path .. " -n 2")
+    os.remove(path)
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.matches("^lexrt%-experiment: workload broken, mode gc, request 1: [^\n]*no database\n$", err)
+  end)
+end)
+
+describe("lexrt-experiment page sizes", function()
+  it("accepts 4096, 4k, 64KiB, 64kb and 1M forms", function()
+    assert.are.equal(4096, cli.parse_size("4096"))
+    assert.are.equal(4096, cli.parse_size("4k"))
+    assert.are.equal(65536, cli.parse_size("64KiB"))
+    assert.are.equal(65536, cli.parse_size("64kb"))
+    assert.are.equal(1048576, cli.parse_size("1M"))
+    assert.are.equal(1048576, cli.parse_size("1MiB"))
+  end)
+
+  it("refuses sizes that are no power of two or out of range", function()
+    assert.is_nil(cli.parse_size("3000"))
+    assert.is_nil(cli.parse_size("2k"))
+    assert.is_nil(cli.parse_size("32M"))
+    assert.is_nil(cli.parse_size("-4k"))
+    assert.is_nil(cli.parse_size("k"))
+  end)
+end)

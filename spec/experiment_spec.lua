@@ -1,0 +1,279 @@
+-- lexrt.experiment: the request-scope experiments, through the Lua API.
+local experiment = require("lexrt.experiment")
+local Ctx = require("lexrt.experiment.ctx")
+local Rng = require("lexrt.experiment.rng")
+
+-- LEXRT_NO_RECYCLE=1 (the memory checkers' second run) turns the page
+-- pool off: then every page comes from the system and none is pooled.
+local RECYCLING = require("lexrt.core").RECYCLING
+
+-- Small request counts keep the whole file to a few seconds.
+local SMALL = { json = 12, template = 6, bulk = 3 }
+
+local function row_of(result, mode, page_size)
+  for _, row in ipairs(result.rows) do
+    if row.mode == mode and (page_size == nil or row.page_size == page_size) then
+      return row
+    end
+  end
+end
+
+local function write_temp(text)
+  local base = os.tmpname() -- tmpname creates the file; keep only the .lua one
+  os.remove(base)
+  local path = base .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+describe("lexrt.experiment.run", function()
+  for _, name in ipairs(experiment.WORKLOADS) do
+    it("returns a well-formed row for every mode of the " .. name .. " workload", function()
+      local n = SMALL[name]
+      local r = experiment.run({ workload = name, requests = n, warmup = 1, seed = 7 })
+      assert.are.equal(name, r.workload)
+      assert.are.equal(n, r.requests)
+      assert.are.equal(7, r.seed)
+      assert.are.same(experiment.MODES, r.modes)
+      assert.are.equal(#experiment.MODES, #r.rows)
+      for k, row in ipairs(r.rows) do
+        assert.are.equal(experiment.MODES[k], row.mode)
+        assert.are.equal(row, r.by_mode[row.mode])
+        assert.are.equal(n, row.requests)
+        assert.is_true(row.req_per_s > 0)
+        assert.is_true(row.seconds > 0)
+        assert.is_true(row.time_median_us > 0)
+        assert.is_true(row.time_p99_us >= row.time_median_us)
+        assert.is_true(row.time_max_us >= row.time_p99_us)
+        assert.is_true(row.bytes_mean > 0 and row.bytes_max >= row.bytes_mean)
+        assert.is_true(row.lua_kb_mean > 0 and row.lua_kb_max >= row.lua_kb_mean)
+        assert.is_true(row.heap_peak_kb >= row.heap_before_kb * 0.5)
+        assert.are.equal("integer", math.type(row.gc_cycles))
+        assert.is_true(row.response_bytes > 0)
+        assert.is_true(row.rss_before_kb > 0 and row.rss_after_kb > 0)
+        if row.mode == "gc" then
+          assert.is_nil(row.page_size)
+          assert.is_nil(row.pages_mean)
+        else
+          assert.are.equal(65536, row.page_size)
+        end
+      end
+    end)
+  end
+
+  it("really allocates in the arena in both arena modes", function()
+    local r = experiment.run({ workload = "template", requests = 5, warmup = 1 })
+    for _, mode in ipairs({ "arena", "arena-nopool" }) do
+      local row = r.by_mode[mode]
+      assert.is_true(row.bytes_mean > 0)
+      assert.is_true(row.pages_mean >= 1)
+      assert.is_true(row.capacity_mean >= 65536)
+      assert.is_true(row.pages_from_system + row.pages_reused >= 5)
+    end
+  end)
+
+  it("leaves no page live and returns the pages to the handler's pool after an arena run", function()
+    local r = experiment.run({ workload = "json", requests = 8, modes = { "arena" } })
+    local hs = r.by_mode.arena.handler_stats
+    assert.are.equal(0, hs.pages_live)
+    assert.are.equal(0, hs.depth)
+    assert.are.equal(hs.scopes_entered, hs.scopes_exited)
+    assert.are.equal(RECYCLING, hs.pages_pooled > 0)
+  end)
+
+  it("serves large buffers from chunks that the pool recycles", function()
+    local r = experiment.run({ workload = "bulk", requests = 4, warmup = 2, modes = { "arena" } })
+    local row = r.by_mode.arena
+    assert.are.equal(RECYCLING, row.chunks_reused > 0)
+    assert.is_true(row.chunks_from_system + row.chunks_reused >= 8)
+    assert.are.equal(0, row.handler_stats.chunks_live)
+  end)
+
+  it("reuses pooled pages instead of taking new ones after warm-up", function()
+    local r = experiment.run({ workload = "json", requests = 10, warmup = 3, modes = { "arena" } })
+    local row = r.by_mode.arena
+    assert.are.equal(RECYCLING and 0 or 10, row.pages_from_system)
+    assert.are.equal(RECYCLING and 10 or 0, row.pages_reused)
+  end)
+
+  it("takes every page from the system in arena-nopool mode", function()
+    local r = experiment.run({ workload = "json", requests = 6, modes = { "arena-nopool" } })
+    local row = r.by_mode["arena-nopool"]
+    assert.are.equal(0, row.pages_reused)
+    assert.are.equal(6, row.pages_from_system)
+  end)
+
+  for _, name in ipairs(experiment.WORKLOADS) do
+    it("produces byte-identical " .. name .. " responses in every mode for the same seed", function()
+      local r = experiment.run({ workload = name, requests = SMALL[name], warmup = 0, keep_bodies = true, seed = 42 })
+      local gc = r.by_mode.gc.bodies
+      assert.are.equal(SMALL[name], #gc)
+      for _, mode in ipairs({ "arena", "arena-nopool" }) do
+        local bodies = r.by_mode[mode].bodies
+        for i = 1, #gc do
+          assert.is_true(#gc[i] > 0)
+          assert.are.equal(gc[i], bodies[i], mode .. " differs from gc at request " .. i)
+        end
+        -- Alignment 1 everywhere: the arena holds exactly the bytes gc built.
+        assert.are.equal(r.by_mode.gc.bytes_mean, r.by_mode[mode].bytes_mean)
+      end
+    end)
+  end
+
+  it("renders valid JSON in the json workload", function()
+    local dkjson = require("dkjson")
+    local r = experiment.run({ workload = "json", requests = 20, modes = { "gc" }, keep_bodies = true })
+    for _, body in ipairs(r.by_mode.gc.bodies) do
+      local doc, _, err = dkjson.decode(body)
+      assert.is_nil(err)
+      assert.are.equal(doc.count, #doc.data.items)
+    end
+  end)
+
+  it("gives the same responses for the same seed and different ones for another", function()
+    local function bodies(seed)
+      return experiment.run({ workload = "template", requests = 3, modes = { "gc" }, keep_bodies = true, seed = seed })
+        .by_mode.gc.bodies
+    end
+    assert.are.same(bodies(3), bodies(3))
+    assert.are_not.same(bodies(3), bodies(4))
+  end)
+
+  it("runs the sample user workload file in every mode", function()
+    local r = experiment.run({ workload = "examples/workload_custom.lua", requests = 5, keep_bodies = true })
+    assert.are.equal("csv-export", r.workload)
+    assert.are.equal(r.by_mode.gc.bodies[1], r.by_mode.arena.bodies[1])
+    assert.matches("^id,customer,amount,currency,status\r\n", r.by_mode.gc.bodies[1])
+  end)
+
+  it("runs a user workload without a generator, naming it after its file", function()
+    local path = write_temp([[
+      return { handler = function(ctx, req)
+        local b = ctx:buf(100000)
+        ctx:write(b, 99991, ("%010d"):format(req.seed))
+        return ctx:concat({ "seed ", ctx:read(b, -10) })
+      end }
+    ]])
+    local r = experiment.run({ workload = path, requests = 3, keep_bodies = true })
+    os.remove(path)
+    assert.are.equal(path:match("([^/]+)%.lua$"), r.workload)
+    assert.matches("^seed %d+$", r.by_mode.gc.bodies[1])
+    assert.are.same(r.by_mode.gc.bodies, r.by_mode["arena-nopool"].bodies)
+  end)
+
+  it("runs with either collector and then restores the caller's collector mode", function()
+    -- lua5.4 itself starts in generational mode; a host may not.
+    local before = collectgarbage("incremental")
+    for _, gc in ipairs({ "generational", "incremental" }) do
+      local r = experiment.run({ workload = "json", requests = 5, gc = gc, modes = { "gc" } })
+      assert.are.equal(gc, r.gc_mode)
+      assert.are.equal("incremental", collectgarbage("incremental"))
+    end
+    collectgarbage(before)
+  end)
+
+  it("names the workload, mode and request when a handler raises", function()
+    local w = {
+      name = "boom",
+      handler = function(ctx, req)
+        if req.index == 2 then
+          error("kaput")
+        end
+        return ctx:str("ok")
+      end,
+    }
+    for _, mode in ipairs(experiment.MODES) do
+      local ok, err = pcall(experiment.run, { workload = w, requests = 3, warmup = 0, modes = { mode } })
+      assert.is_false(ok)
+      assert.matches("workload boom, mode " .. mode:gsub("%-", "%%-") .. ", request 2: .*kaput", err)
+    end
+    collectgarbage("collect") -- the collector runs again after a failed run
+  end)
+
+  it("refuses a handler that returns something other than a ref", function()
+    local w = { handler = function()
+      return {}
+    end }
+    local ok, err = pcall(experiment.run, { workload = w, requests = 1, modes = { "gc" } })
+    assert.is_false(ok)
+    assert.matches("must return a ref", err)
+  end)
+
+  it("rejects unknown modes, workloads and bad page sizes", function()
+    assert.has_error(function()
+      experiment.run({ modes = { "gc", "magic" } })
+    end, "unknown mode 'magic' (expected gc, arena, arena-nopool)")
+    assert.has_error(function()
+      experiment.run({ workload = "nosuch" })
+    end, "unknown workload 'nosuch' (expected json, template, bulk, or a .lua file)")
+    assert.has_error(function()
+      experiment.run({ page_size = 5000 })
+    end, "page size 5000 is not a power of two between 4096 and 16 MiB")
+    assert.has_error(function()
+      experiment.run({ requests = 0 })
+    end, "requests must be a positive integer, got 0")
+  end)
+end)
+
+describe("lexrt.experiment.sweep", function()
+  it("runs every arena mode at every page size and gc once", function()
+    local r = experiment.sweep({ workload = "json", requests = 4, page_sizes = { 65536, 4096 } })
+    assert.are.same({ 4096, 65536 }, r.page_sizes)
+    assert.are.equal(5, #r.rows)
+    assert.is_nil(row_of(r, "gc").page_size)
+    for _, mode in ipairs({ "arena", "arena-nopool" }) do
+      for _, ps in ipairs({ 4096, 65536 }) do
+        assert.are.equal(ps, row_of(r, mode, ps).page_size)
+      end
+    end
+  end)
+
+  it("needs more pages, and wastes page tails, when the pages are small", function()
+    local r = experiment.sweep({ workload = "template", requests = 4, modes = { "arena" }, page_sizes = { 4096, 65536 } })
+    local small, big = row_of(r, "arena", 4096), row_of(r, "arena", 65536)
+    assert.is_true(small.pages_mean > big.pages_mean)
+    assert.is_true(small.wasted_mean > 0)
+    assert.are.equal(0, big.wasted_mean)
+    assert.is_true(small.capacity_mean < big.capacity_mean)
+  end)
+end)
+
+describe("the workload ctx", function()
+  -- Random writes and reads through both implementations must agree,
+  -- including writes that straddle the gc buffer's segments.
+  it("reads and writes a gc buffer exactly as an arena block", function()
+    local lexrt = require("lexrt")
+    local gc, ar = Ctx.gc(), Ctx.arena("arena")
+    ar.a = lexrt.arena()
+    local rng = Rng.new(5, 0)
+    local n = 5000
+    local g, a = gc:buf(n), ar:buf(n)
+    for _ = 1, 200 do
+      local len = rng:int(0, 1500)
+      local pos = rng:int(1, n - len + 1)
+      local s = rng:word(len, len)
+      gc:write(g, pos, s)
+      ar:write(a, pos, s)
+    end
+    assert.are.equal(ar:read(a), gc:read(g))
+    for _ = 1, 200 do
+      local i, j = rng:int(-n - 5, n + 5), rng:int(-n - 5, n + 5)
+      assert.are.equal(ar:read(a, i, j), gc:read(g, i, j))
+    end
+    assert.are.equal(ar:read(ar:concat({ "<", a, ">" })), gc:read(gc:concat({ "<", g, ">" })))
+    ar.a:close()
+  end)
+
+  it("refuses to write past a gc buffer's end, as the arena does", function()
+    local gc = Ctx.gc()
+    local b = gc:buf(4)
+    assert.has_error(function()
+      gc:write(b, 3, "xyz")
+    end)
+    assert.has_error(function()
+      gc:write(gc:str("abc"), 1, "x")
+    end)
+  end)
+end)
