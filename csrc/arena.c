@@ -36,8 +36,24 @@ static uint32_t next_gen(uint64_t key, uint32_t g)
 static void empty_window(lx_arena *a)
 {
     a->page = NULL;
-    a->off = 1;
-    a->lim = 0;
+    a->off = a->woff = 1;
+    a->lim = a->plim = 0;
+}
+
+/* The window from `off` to the page end, or to where the budget ends. */
+static void set_window(lx_arena *a, unsigned char *page, size_t off, size_t plim)
+{
+    size_t left = a->max_bytes - a->used;
+    a->page = page;
+    a->off = a->woff = off;
+    a->plim = plim;
+    a->lim = plim - off <= left ? plim : off + left;
+}
+
+static void set_gen(lx_arena *a, uint32_t gen)
+{
+    a->gen = gen;
+    a->hbase = ((uint64_t)gen << 32) ^ a->key;
 }
 
 lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key)
@@ -66,9 +82,9 @@ lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64
     a->pool = pool;
     a->page_size = pool->page_size;
     a->max_bytes = max_bytes;
-    a->budget_left = max_bytes;
+    a->used = 0;
     a->key = key;
-    a->gen = next_gen(key, (uint32_t)key);
+    set_gen(a, next_gen(key, (uint32_t)key));
     a->err = LX_OK;
     a->allocs = a->nblocks = 0;
     a->npages = a->ipage = a->nchunks = 0;
@@ -133,19 +149,16 @@ void lx_arena_reset(lx_arena *a)
         release_pages(a);
     }
     a->nblocks = 0;
-    a->gen = next_gen(a->key, a->gen);
+    set_gen(a, next_gen(a->key, a->gen));
     a->allocs = a->large_allocs = a->wasted = 0;
-    a->budget_left = a->max_bytes;
+    a->used = 0;
     a->ipage = 0;
     a->resets++;
     a->err = LX_OK;
-    if (a->npages > 0) {
-        a->page = a->pages[0];
-        a->off = 0;
-        a->lim = a->page_size;
-    } else {
+    if (a->npages > 0)
+        set_window(a, a->pages[0], 0, a->page_size);
+    else
         empty_window(a);
-    }
 }
 
 static int grow(void **arr, size_t *cap, size_t elem, size_t at_least)
@@ -189,7 +202,7 @@ static void *alloc_large(lx_arena *a, size_t n)
 {
     unsigned char *c;
     size_t got;
-    if (n > a->budget_left)
+    if (n > a->max_bytes - lx_arena_bytes(a))
         return fail(a, LX_EBUDGET);
     if (a->nchunks == a->cap_chunks &&
         grow((void **)&a->chunks, &a->cap_chunks, sizeof *a->chunks, 4) != 0)
@@ -199,8 +212,11 @@ static void *alloc_large(lx_arena *a, size_t n)
     a->chunks[a->nchunks].ptr = c;
     a->chunks[a->nchunks].size = got;
     a->nchunks++;
-    a->budget_left -= n;
-    a->allocs++;
+    /* Close the window's books, then cut it to the budget that is left. */
+    a->used += n + (a->off - a->woff);
+    a->woff = a->off;
+    if (a->off <= a->plim)
+        set_window(a, a->page, a->off, a->plim);
     a->large_allocs++;
     LX_UNPOISON(c, n);
     return c;
@@ -220,12 +236,11 @@ static int next_page(lx_arena *a)
             return -1;
         a->pages[a->npages++] = page;
     }
-    if (a->off <= a->lim)
-        a->wasted += a->lim - a->off;
+    if (a->off <= a->plim)
+        a->wasted += a->plim - a->off;
+    a->used += a->off - a->woff;
     a->ipage = next;
-    a->page = a->pages[next];
-    a->off = 0;
-    a->lim = a->page_size;
+    set_window(a, a->pages[next], 0, a->page_size);
     return 0;
 }
 
@@ -236,18 +251,32 @@ void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
     if (n > a->page_size)
         return alloc_large(a, n);
     start = a->off + ((0 - a->off) & (align - 1));
-    if (start <= a->lim && n <= a->lim - start)
-        return fail(a, LX_EBUDGET); /* it fitted: only the budget said no */
+    if (start <= a->plim && n <= a->plim - start)
+        return fail(a, LX_EBUDGET); /* it fitted the page: only the budget said no */
     /* A fresh page starts at offset 0: no padding to charge. */
-    if (n > a->budget_left)
+    if (n > a->max_bytes - lx_arena_bytes(a))
         return fail(a, LX_EBUDGET);
     if (next_page(a) != 0)
         return fail(a, LX_ENOMEM);
     p = a->page;
-    a->budget_left -= n;
-    a->off = n;
-    a->allocs++;
+    a->off = n; /* the new window holds n: n <= page_size and n <= budget left */
     LX_UNPOISON(p, n);
+    return p;
+}
+
+void *lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align, int64_t *h)
+{
+    void *p;
+    if (a->nblocks == a->cap_blocks && lx_arena_grow_blocks(a) != 0)
+        return NULL;
+    p = lx_arena_bump(a, n, align);
+    if (p != NULL) {
+        size_t i = a->nblocks;
+        a->blocks[i].ptr = p;
+        a->blocks[i].len = n;
+        a->nblocks = i + 1;
+        *h = (int64_t)(a->hbase ^ i);
+    }
     return p;
 }
 
@@ -267,7 +296,7 @@ void lx_arena_stats(const lx_arena *a, lx_stats *s)
         s->capacity += a->own.chunk_bytes;
     }
     s->page_count = s->pages + s->chunks;
-    s->allocs = a->allocs;
+    s->allocs = a->allocs + a->nblocks;
     s->large_allocs = a->large_allocs;
     s->peak_bytes = a->peak_bytes > s->bytes_allocated ? a->peak_bytes : s->bytes_allocated;
     s->resets = a->resets;

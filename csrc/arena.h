@@ -61,17 +61,24 @@ typedef struct lx_block {
 
 typedef struct lx_arena {
     /* Hot: the bump window and what the fast path checks. Offsets, not
-     * pointers, so no pointer is ever formed past the page. off > lim
-     * means "no page yet": the fast path then always falls through. */
+     * pointers, so no pointer is ever formed past the page. The window
+     * [off, lim) ends at the page end or where the budget runs out,
+     * whichever comes first, so the fast path needs no budget check.
+     * off > lim means "no window": the fast path then always falls through. */
     unsigned char *page; /* 4096-aligned start of the page being bumped */
     size_t off, lim;
-    size_t budget_left; /* max_bytes - bytes handed out */
-    size_t allocs;
     lx_block *blocks;
     size_t nblocks, cap_blocks;
+    uint64_t hbase; /* ((uint64_t)gen << 32) ^ key: handle = hbase ^ index */
+    size_t allocs;  /* lx_arena_alloc calls since reset; handle ones are nblocks */
     uint64_t key;
     uint32_t gen;
     int err; /* enum lx_err of the last failed allocation */
+
+    /* Warm: the budget's books, touched once per window. */
+    size_t woff; /* where the window started */
+    size_t plim; /* where the page ends (lim <= plim); 0: no window */
+    size_t used; /* bytes handed out before the window */
 
     /* Cold: the page chain and the counters. */
     size_t page_size;
@@ -119,48 +126,59 @@ void lx_arena_stats(const lx_arena *a, lx_stats *s);
 
 void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align);
 int lx_arena_grow_blocks(lx_arena *a);
+void *lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align, int64_t *h);
 
 static inline size_t lx_arena_bytes(const lx_arena *a)
 {
-    return a->max_bytes - a->budget_left;
+    return a->used + (a->off - a->woff); /* no window: off == woff */
 }
 
 /*
  * n bytes aligned to `align` (a power of two <= LX_MAX_ALIGN), not
  * initialised. NULL on failure, with the reason in a->err.
  */
-static inline void *lx_arena_alloc(lx_arena *a, size_t n, size_t align)
+/* The bump itself, counting nothing (the callers count). */
+static inline void *lx_arena_bump(lx_arena *a, size_t n, size_t align)
 {
     /* Pages are 4096-aligned and align <= 4096, so aligning the offset
      * aligns the address. */
     size_t start = a->off + ((0 - a->off) & (align - 1));
-    /* start <= lim first, so lim - start cannot wrap; then the budget
-     * charge (padding + n) is at most lim - off, which cannot overflow. */
-    if (start <= a->lim && n <= a->lim - start && (start - a->off) + n <= a->budget_left) {
+    /* start <= lim first, so lim - start cannot wrap. */
+    if (start <= a->lim && n <= a->lim - start) {
         unsigned char *p = a->page + start;
-        a->budget_left -= (start - a->off) + n;
         a->off = start + n;
-        a->allocs++;
         LX_UNPOISON(p, n);
         return p;
     }
     return lx_arena_alloc_slow(a, n, align);
 }
 
-/* As lx_arena_alloc, and records the block so that *h can find it. */
+static inline void *lx_arena_alloc(lx_arena *a, size_t n, size_t align)
+{
+    void *p = lx_arena_bump(a, n, align);
+    if (p != NULL)
+        a->allocs++;
+    return p;
+}
+
+/* As lx_arena_alloc, and records the block so that *h can find it.
+ * One test covers both the window and the block table; everything else
+ * (a new page, a large block, a bigger table) is lx_arena_alloc_h_slow. */
 static inline void *lx_arena_alloc_h(lx_arena *a, size_t n, size_t align, int64_t *h)
 {
-    void *p;
-    if (a->nblocks == a->cap_blocks && lx_arena_grow_blocks(a) != 0)
-        return NULL;
-    p = lx_arena_alloc(a, n, align);
-    if (p != NULL) {
-        a->blocks[a->nblocks].ptr = p;
-        a->blocks[a->nblocks].len = n;
-        *h = (int64_t)((((uint64_t)a->gen << 32) | (uint64_t)a->nblocks) ^ a->key);
-        a->nblocks++;
+    size_t i = a->nblocks;
+    size_t start = a->off + ((0 - a->off) & (align - 1));
+    if (i != a->cap_blocks && start <= a->lim && n <= a->lim - start) {
+        unsigned char *p = a->page + start;
+        a->off = start + n;
+        LX_UNPOISON(p, n);
+        a->blocks[i].ptr = p;
+        a->blocks[i].len = n;
+        a->nblocks = i + 1;
+        *h = (int64_t)(a->hbase ^ i);
+        return p;
     }
-    return p;
+    return lx_arena_alloc_h_slow(a, n, align, h);
 }
 
 /*
@@ -193,9 +211,9 @@ static inline void lx_zero(void *dst, size_t n)
 /* The live block behind handle h, or NULL for stale/foreign/forged. */
 static inline lx_block *lx_arena_lookup(const lx_arena *a, int64_t h)
 {
-    uint64_t x = (uint64_t)h ^ a->key;
-    uint64_t idx = x & 0xffffffffu;
-    if ((uint32_t)(x >> 32) != a->gen || idx >= a->nblocks)
+    /* Another generation leaves a non-zero high word: idx >= 2^32. */
+    uint64_t idx = (uint64_t)h ^ a->hbase;
+    if (idx >= a->nblocks)
         return NULL;
     return &a->blocks[idx];
 }

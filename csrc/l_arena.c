@@ -16,12 +16,7 @@ const char lxb_arena_tag = 'A';
 
 LArena *lxb_test_arena(lua_State *L, int idx)
 {
-    /* lua_rawlen is 0 for anything but a full userdata (a light userdata
-     * included), so `tag` is read only from memory of our object's size. */
-    LArena *la = lua_touserdata(L, idx);
-    if (la == NULL || lua_rawlen(L, idx) != sizeof *la || la->tag != &lxb_arena_tag)
-        return NULL;
-    return la;
+    return lxb_test_object(L, idx, sizeof(LArena), &lxb_arena_tag);
 }
 
 static LArena *check_any(lua_State *L)
@@ -228,7 +223,8 @@ static size_t piece_len(lua_State *L, const lx_arena *a, lua_Integer i, const ch
         if (isint) {
             const lx_block *b = lx_arena_lookup(a, h);
             if (b == NULL)
-                luaL_argerror(L, 2, lua_pushfstring(L, "stale or foreign arena handle at index %I", i));
+                return (size_t)luaL_argerror(
+                    L, 2, lua_pushfstring(L, "stale or foreign arena handle at index %I", i));
             *s = NULL;
             return b->len;
         }
@@ -250,7 +246,7 @@ static int a_concat(lua_State *L)
     lx_arena *a = check_open(L);
     lua_Integer i, n;
     size_t total = 0, len;
-    const char *s;
+    const char *s = NULL;
     unsigned char *dst;
     int64_t h;
     luaL_checktype(L, 2, LUA_TTABLE);

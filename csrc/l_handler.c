@@ -57,10 +57,7 @@ static const char handler_tag = 'H';
 
 static LHandler *test_handler(lua_State *L, int idx)
 {
-    LHandler *h = lua_touserdata(L, idx);
-    if (h == NULL || lua_rawlen(L, idx) != sizeof *h || h->tag != &handler_tag)
-        return NULL;
-    return h;
+    return lxb_test_object(L, idx, sizeof(LHandler), &handler_tag);
 }
 
 static LHandler *check_any(lua_State *L)
@@ -199,8 +196,10 @@ static void enter_scope(lua_State *L, LHandler *h)
     if (h->depth == h->cap) {
         size_t ncap = h->cap ? h->cap * 2 : 8;
         lua_Integer *ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
-        if (ids == NULL)
+        if (ids == NULL) {
             lxb_nomem(L);
+            return; /* not reached: lxb_nomem raises */
+        }
         h->ids = ids;
         h->cap = ncap;
     }

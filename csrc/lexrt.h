@@ -46,6 +46,20 @@ typedef struct LArena {
 
 extern const char lxb_arena_tag;
 
+/*
+ * The object at idx if it is one of ours, else NULL: a full userdata of
+ * exactly `size` bytes whose first field is `tag`. lua_rawlen is 0 for
+ * anything but a full userdata (a light one included), so the tag is read
+ * only from memory of our object's size.
+ */
+static inline void *lxb_test_object(lua_State *L, int idx, size_t size, const void *tag)
+{
+    const void *const *p = lua_touserdata(L, idx);
+    if (p == NULL || lua_rawlen(L, idx) != size || *p != tag)
+        return NULL;
+    return (void *)p;
+}
+
 /* Raises the arena's last allocation error (a->err) as a Lua error. */
 int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n);
 /* Pushes a new, closed arena object with metatable `mt` (an upvalue

@@ -1,25 +1,11 @@
 -- The arena object: API.md "Arena" and "Errors", and the seed's own tests.
 local lexrt = require("lexrt")
+local support = require("spec.support")
+local err_of = support.err_of
+local rss_kib, UNDER_CHECKER = support.rss_kib, support.UNDER_CHECKER
 local core = require("lexrt.core")
 
 local PAGE = lexrt.PAGE_BYTES
-
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return e
-end
-
--- Memory checkers (valgrind, ASan) hold freed blocks in quarantine, so
--- resident-memory figures mean nothing under them; make check sets this.
-local UNDER_CHECKER = os.getenv("LEXRT_CHECKER") ~= nil
-
-local function rss_kib()
-  local f = assert(io.open("/proc/self/statm"))
-  local pages = f:read("*n") and f:read("*n")
-  f:close()
-  return pages * 4
-end
 
 describe("lexrt.arena", function()
   it("exports a 64 KiB default page size", function()

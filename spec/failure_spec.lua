@@ -70,7 +70,9 @@ describe("when the system refuses memory", function()
     local n = under_failures(function() return lexrt.handler() end, function()
       assert.are.equal(1, lexrt.handler():with_scope(function() return 1 end))
     end)
-    assert.is_true(n >= 1)
+    if core.RECYCLING then -- without a pool to size, a handler takes nothing
+      assert.is_true(n >= 1)
+    end
   end)
 
   it("enter_request_scope and with_scope raise without leaving a scope open", function()

@@ -1,24 +1,10 @@
 -- The default effect handler: API.md "Effect handler", and the upstream
 -- lifecycle cases from UPSTREAM.md.
 local lexrt = require("lexrt")
+local support = require("spec.support")
+local err_of = support.err_of
+local rss_kib, UNDER_CHECKER = support.rss_kib, support.UNDER_CHECKER
 local core = require("lexrt.core")
-
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return e
-end
-
--- Memory checkers (valgrind, ASan) hold freed blocks in quarantine, so
--- resident-memory figures mean nothing under them; make check sets this.
-local UNDER_CHECKER = os.getenv("LEXRT_CHECKER") ~= nil
-
-local function rss_kib()
-  local f = assert(io.open("/proc/self/statm"))
-  local _, resident = f:read("*n", "*n")
-  f:close()
-  return resident * 4
-end
 
 describe("lexrt.handler", function()
   describe("upstream lifecycle", function()

@@ -1,11 +1,7 @@
 -- lexrt.serve, custom Lua handlers, and the examples (run so they never rot).
 local lexrt = require("lexrt")
-
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return e
-end
+local support = require("spec.support")
+local err_of = support.err_of
 
 describe("lexrt.serve", function()
   it("runs fn in a scope per request and summarises the results in order", function()
