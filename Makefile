@@ -15,7 +15,7 @@ SO       := build/lexrt/core.so
 LUA_ENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
             LUA_CPATH="$(CURDIR)/build/?.so;;"
 
-.PHONY: all deps build test test-installed run bench install clean
+.PHONY: all deps build test test-installed run bench install clean check fuzz
 
 all: build
 
@@ -39,12 +39,24 @@ test-installed: deps
 run: deps build
 	@./bin/lexrt-experiment
 
+# Lua-side figures first, so that the C comparison's verdict is the last line.
 bench: deps build
-	$(MAKE) -C bench run
+	@$(LUA_ENV) $(LUA) bench/lua_bench.lua
+	@echo
+	@$(MAKE) --no-print-directory -C bench run
+
+# Sanitizers, valgrind, C unit tests, static analysis and the fuzzer.
+check: deps build
+	@sh scripts/check.sh
+
+fuzz: deps
+	$(MAKE) -C fuzz fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
 
 install: deps
 	$(LUAROCKS) make --deps-mode=none
 
 clean:
 	rm -rf build
-	-$(MAKE) -C bench clean 2>/dev/null
+	-$(MAKE) -C bench clean
+	-$(MAKE) -C ctest clean
+	-$(MAKE) -C fuzz clean
