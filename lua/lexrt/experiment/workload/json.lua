@@ -53,6 +53,17 @@ local function esc(s)
   end))
 end
 
+-- Appends "k":"v" members, comma-separated, for a list of {k, v} refs.
+local function render_pairs(out, list)
+  for k, kv in ipairs(list) do
+    out[#out + 1] = k > 1 and ',"' or '"'
+    out[#out + 1] = kv[1]
+    out[#out + 1] = '":"'
+    out[#out + 1] = kv[2]
+    out[#out + 1] = '"'
+  end
+end
+
 local function handler(ctx, req)
   local raw = req.raw
   local method, target, version, at = raw:match("^(%u+) (%S+) (HTTP/%d%.%d)\r\n()")
@@ -97,21 +108,9 @@ local function handler(ctx, req)
   end
 
   local out = { '{"request":{"method":"', rec.method, '","path":"', rec.path, '","version":"', rec.version, '","query":{' }
-  for k, kv in ipairs(rec.params) do
-    out[#out + 1] = k > 1 and ',"' or '"'
-    out[#out + 1] = kv[1]
-    out[#out + 1] = '":"'
-    out[#out + 1] = kv[2]
-    out[#out + 1] = '"'
-  end
+  render_pairs(out, rec.params)
   out[#out + 1] = '},"headers":{'
-  for k, kv in ipairs(rec.headers) do
-    out[#out + 1] = k > 1 and ',"' or '"'
-    out[#out + 1] = kv[1]
-    out[#out + 1] = '":"'
-    out[#out + 1] = kv[2]
-    out[#out + 1] = '"'
-  end
+  render_pairs(out, rec.headers)
   out[#out + 1] = ('}},"data":{"resource":"%s","id":%d,"items":['):format(resource or "", id)
   for k, item in ipairs(items) do
     -- Each item is rendered on its own first, as a serializer that
