@@ -2,7 +2,7 @@
  * The one door through which lexrt takes memory from the system.
  *
  * Everything the core allocates (pages, large chunks, block tables, arena
- * shells) goes through these two functions, so that tests can make the
+ * shells) goes through the functions below, so that tests can make the
  * n-th allocation fail on demand and prove every caller copes with NULL.
  */
 #ifndef LEXRT_SYSMEM_H

@@ -13,8 +13,10 @@ local M = {}
 
 local OPTIONS = { policy = true, effects = true, page_size = true, max_bytes = true, pool_pages = true }
 
-local function argerror(n, fname, msg)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+-- Raises in luaL_argerror's words, blaming the caller of the function
+-- `level` frames up (default: the caller of the function calling this).
+local function argerror(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), level or 3)
 end
 
 local function check_effects(effects)
@@ -65,7 +67,7 @@ end
 
 local function check_open(h, fname)
   if not core.is_handler(h) then
-    error(("bad argument #1 to '%s' (lexrt.handler expected, got %s)"):format(fname, type(h)), 3)
+    argerror(1, fname, "lexrt.handler expected, got " .. type(h), 4)
   end
   if h:is_closed() then
     error("handler is closed", 3)
@@ -89,10 +91,10 @@ end
 function methods:dispatch(kind, op, ...)
   local env = check_open(self, "dispatch")
   if type(kind) ~= "string" then
-    error("bad argument #1 to 'dispatch' (string expected, got " .. type(kind) .. ")", 2)
+    argerror(1, "dispatch", "string expected, got " .. type(kind))
   end
   if type(op) ~= "string" then
-    error("bad argument #2 to 'dispatch' (string expected, got " .. type(op) .. ")", 2)
+    argerror(2, "dispatch", "string expected, got " .. type(op))
   end
   if env.deny then
     error(("effects not permitted (attempted %s.%s)"):format(kind, op), 2)
@@ -112,7 +114,7 @@ function methods:note_call_budget(cost)
   local env = check_open(self, "note_call_budget")
   local n = type(cost) == "number" and math.tointeger(cost)
   if not n or n < 0 then
-    error("bad argument #1 to 'note_call_budget' (non-negative integer expected, got " .. tostring(cost) .. ")", 2)
+    argerror(1, "note_call_budget", "non-negative integer expected, got " .. tostring(cost))
   end
   local ceiling = env.policy.budget
   if ceiling ~= nil and env.spent + n > ceiling then
