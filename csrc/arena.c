@@ -90,6 +90,7 @@ lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64
     a->npages = a->ipage = a->nchunks = 0;
     a->large_allocs = a->wasted = a->peak_bytes = 0;
     a->resets = 0;
+    a->pinned = 0;
     empty_window(a);
     return a;
 }
@@ -300,4 +301,103 @@ void lx_arena_stats(const lx_arena *a, lx_stats *s)
     s->large_allocs = a->large_allocs;
     s->peak_bytes = a->peak_bytes > s->bytes_allocated ? a->peak_bytes : s->bytes_allocated;
     s->resets = a->resets;
+}
+
+/* ------------------------------------------------------------------ marks */
+
+void lx_arena_mark(const lx_arena *a, lx_mark *m)
+{
+    m->npages = a->npages == 0 ? 0 : a->ipage + 1;
+    m->ipage = a->ipage;
+    m->off = a->npages == 0 ? 0 : a->off;
+    m->bytes = lx_arena_bytes(a);
+    m->wasted = a->wasted;
+    m->allocs = a->allocs + a->nblocks; /* handle blocks become plain ones */
+    m->large_allocs = a->large_allocs;
+    m->nchunks = a->nchunks;
+}
+
+int lx_arena_rewind(lx_arena *a, const lx_mark *m)
+{
+    size_t i, now = lx_arena_bytes(a), keep = m->npages;
+    if (m->npages > a->npages || m->nchunks > a->nchunks || m->bytes > a->max_bytes)
+        return -1;
+    if (now > a->peak_bytes)
+        a->peak_bytes = now;
+    for (i = m->nchunks; i < a->nchunks; i++)
+        lx_pool_put_chunk(a->pool, a->chunks[i].ptr, a->chunks[i].size);
+    a->nchunks = m->nchunks;
+    if (lx_recycling()) {
+        keep = a->npages;
+        /* Later pages stay for reuse, unreachable until bumped again. */
+        for (i = m->npages; i < a->npages; i++)
+            LX_POISON(a->pages[i], a->page_size);
+    } else {
+        for (i = m->npages; i < a->npages; i++)
+            lx_pool_put_page(a->pool, a->pages[i]);
+        a->npages = m->npages;
+    }
+    a->nblocks = 0;
+    set_gen(a, next_gen(a->key, a->gen));
+    a->allocs = m->allocs;
+    a->large_allocs = m->large_allocs;
+    a->wasted = m->wasted;
+    a->used = m->bytes;
+    a->err = LX_OK;
+    if (m->npages > 0) {
+        a->ipage = m->ipage;
+        /* The page's tail after the mark is free again. */
+        LX_POISON(a->pages[m->ipage] + m->off, a->page_size - m->off);
+        set_window(a, a->pages[m->ipage], m->off, a->page_size);
+    } else {
+        a->ipage = 0;
+        if (keep > 0)
+            set_window(a, a->pages[0], 0, a->page_size);
+        else
+            empty_window(a);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ foreign allocators */
+
+void *lx_arena_realloc(lx_arena *a, void *p, size_t osize, size_t nsize, size_t align)
+{
+    void *q;
+    if (p == NULL)
+        return lx_arena_alloc(a, nsize, align);
+    if (nsize == 0)
+        return NULL;
+    if (nsize <= osize)
+        return p;
+    /* Integers, not pointers: p may lie in another page or arena, where
+     * relational pointer comparisons would be undefined. p inside the
+     * window's page and ending at the bump offset: it is the topmost
+     * block, and the bytes after it up to lim are this arena's to give. */
+    if (a->off <= a->lim) {
+        uintptr_t base = (uintptr_t)a->page, at = (uintptr_t)p;
+        if (at - base < a->off && at - base + osize == a->off && nsize - osize <= a->lim - a->off) {
+            LX_UNPOISON(a->page + a->off, nsize - osize);
+            a->off += nsize - osize;
+            return p;
+        }
+    }
+    q = lx_arena_alloc(a, nsize, align);
+    if (q != NULL)
+        memcpy(q, p, osize);
+    return q;
+}
+
+int lx_arena_set_budget(lx_arena *a, size_t max_bytes)
+{
+    size_t now = lx_arena_bytes(a);
+    if (max_bytes < now)
+        return -1;
+    a->max_bytes = max_bytes;
+    if (a->off <= a->plim) {
+        /* Close the window's books and reopen it under the new budget. */
+        a->used = now;
+        set_window(a, a->page, a->off, a->plim);
+    }
+    return 0;
 }

@@ -91,6 +91,9 @@ typedef struct lx_arena {
     unsigned long long resets;
     lx_pool *pool;  /* where pages and chunks come from and go back to */
     lx_pool own;    /* used when the caller gave no pool */
+    /* Non-zero while a foreign allocator (an isolate's Lua state) holds
+     * blocks here: the binding then refuses reset and close. */
+    int pinned;
 } lx_arena;
 
 typedef struct lx_stats {
@@ -103,6 +106,16 @@ typedef struct lx_stats {
     size_t peak_bytes;           /* highest bytes_allocated ever */
     unsigned long long resets;
 } lx_stats;
+
+/*
+ * A bump position (lx_arena_mark) to go back to (lx_arena_rewind): the
+ * page being bumped and the offset in it, and the books at that moment.
+ * npages is the number of pages in use then (ipage + 1), 0 for none.
+ */
+typedef struct lx_mark {
+    size_t npages, ipage, off;
+    size_t bytes, wasted, allocs, large_allocs, nchunks;
+} lx_mark;
 
 /* A fresh key for each arena; `state` is any caller-held 64-bit seed. */
 uint64_t lx_next_key(uint64_t *state);
@@ -123,6 +136,30 @@ void lx_arena_free_shell(lx_arena *a);
 /* Forgets every block; keeps the pages; invalidates every handle. */
 void lx_arena_reset(lx_arena *a);
 void lx_arena_stats(const lx_arena *a, lx_stats *s);
+
+/*
+ * The bump position now. Rewinding to it later forgets every block made
+ * after it (chunks go back to the pool, pages are kept), invalidates
+ * every handle (like reset) and leaves the bytes before it untouched.
+ * Rewind returns -1 and changes nothing when the arena no longer holds
+ * what the mark covers (a reset in between dropped it) or when the mark's
+ * bytes would pass the budget.
+ */
+void lx_arena_mark(const lx_arena *a, lx_mark *m);
+int lx_arena_rewind(lx_arena *a, const lx_mark *m);
+
+/*
+ * The allocation step of a foreign allocator with lua_Alloc's contract:
+ * p == NULL: a new block of nsize; nsize == 0: NULL, and the block stays
+ * until reset (a bump arena frees nothing one by one); nsize <= osize: p
+ * itself; growing: the block grows in place when it is the last one of
+ * the window and the window (page and budget) has room, else a new block
+ * gets the osize bytes. NULL on failure, with the reason in a->err.
+ */
+void *lx_arena_realloc(lx_arena *a, void *p, size_t osize, size_t nsize, size_t align);
+
+/* A new budget. -1 (and no change) when the arena already holds more. */
+int lx_arena_set_budget(lx_arena *a, size_t max_bytes);
 
 void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align);
 int lx_arena_grow_blocks(lx_arena *a);

@@ -22,7 +22,15 @@
  *     decodes to under this arena's key and generation (the model knows
  *     both), which is NULL or one of this arena's own live blocks;
  *   - under ASan, that live blocks are addressable and kept pages are
- *     poisoned after a reset.
+ *     poisoned after a reset;
+ *   - what an isolate's Lua state relies on: lx_arena_realloc (a no-op
+ *     free, shrinking in place, growing the topmost block in place when
+ *     page and budget allow, else a new block holding the old bytes),
+ *     lx_arena_set_budget, and images (csrc/image.c): a take followed by
+ *     anything, then a restore, must give back every block's bytes and
+ *     the exact bump position and books of the take, with every handle
+ *     stale, or refuse (changing nothing) exactly when the arena no
+ *     longer holds the image's pages and chunks.
  * Any mismatch prints the line and aborts.
  *
  * Input format (missing bytes read as 0):
@@ -49,6 +57,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "image.h"
 #include "pool.h"
 #include "sysmem.h"
 
@@ -135,8 +144,22 @@ struct marena {
     size_t npages, cappages, ipage;
     size_t nchunks, chunk_lo, chunk_hi; /* live chunks; bounds on their sizes */
 
+    lx_chunk *chunks; /* the live chunks, as the arena reported them */
+    size_t capchunks;
+
     struct ring stale; /* this incarnation, earlier generations */
     struct ring old;   /* earlier incarnations of this slot */
+
+    /* The slot's image and the model's state when it was taken. */
+    lx_image im;
+    int im_valid;
+    struct mblk *im_b;
+    size_t im_nb, im_bytes, im_allocs, im_large, im_wasted, im_live;
+    uintptr_t im_cur, im_end;
+    size_t im_ipage, im_inuse; /* pages in use at the take: ipage + 1, or 0 */
+    uintptr_t *im_pages;
+    size_t im_nchunks, im_chunk_lo, im_chunk_hi;
+    lx_chunk *im_chunks;
 };
 
 static struct {
@@ -320,6 +343,18 @@ static void check_lookup(struct marena *m, int64_t h)
 
 /* ------------------------------------------------------------------ ops */
 
+static void image_drop(struct marena *m)
+{
+    lx_image_free(&m->im);
+    free(m->im_b);
+    free(m->im_pages);
+    free(m->im_chunks);
+    m->im_b = NULL;
+    m->im_pages = NULL;
+    m->im_chunks = NULL;
+    m->im_valid = 0;
+}
+
 static void model_clear(struct marena *m)
 {
     m->nb = m->nh = 0;
@@ -335,6 +370,8 @@ static void slot_create(struct marena *m, unsigned c0, unsigned c1, uint64_t key
     m->ps = m->pooled ? S.pool.page_size : (size_t)4096 << (((c0 >> 1) & 7) % 5);
     m->max_bytes = budget(c0, c1, m->ps);
     m->key = key;
+    lx_image_init(&m->im);
+    m->im_valid = 0;
     m->a = lx_arena_new(m->pooled ? &S.pool : NULL, (size_t)4096 << (((c0 >> 1) & 7) % 5),
                         m->max_bytes, key);
     FAILIF(m->a == NULL && !S.armed);
@@ -364,6 +401,7 @@ static void slot_free(struct marena *m)
     for (i = 0; i < m->nb; i++)
         if (m->b[i].has_h)
             ring_push(&m->old, m->b[i].h);
+    image_drop(m);
     lx_arena_free(m->a);
     m->a = NULL;
     model_clear(m);
@@ -379,7 +417,11 @@ static void push_block(struct marena *m, const struct mblk *b)
     m->b[m->nb++] = *b;
 }
 
-static void op_alloc(struct marena *m, size_t n, size_t align, int with_h, uint32_t seed)
+/* An allocation, or (from != NULL) lx_arena_realloc of block `from` to n
+ * bytes when it cannot grow in place: the same prediction, and the new
+ * block must start with from's bytes. */
+static void op_alloc_from(struct marena *m, size_t n, size_t align, int with_h, uint32_t seed,
+                          const struct mblk *from)
 {
     lx_arena *a = m->a;
     lx_stats s0, s1;
@@ -412,7 +454,10 @@ static void op_alloc(struct marena *m, size_t n, size_t align, int with_h, uint3
         }
     }
 
-    q = with_h ? lx_arena_alloc_h(a, n, align, &h) : lx_arena_alloc(a, n, align);
+    if (from != NULL)
+        q = lx_arena_realloc(a, from->ptr, from->len, n, align);
+    else
+        q = with_h ? lx_arena_alloc_h(a, n, align, &h) : lx_arena_alloc(a, n, align);
     lx_arena_stats(a, &s1);
 
     if (q == NULL) {
@@ -465,6 +510,13 @@ static void op_alloc(struct marena *m, size_t n, size_t align, int with_h, uint3
         FAILIF(__asan_region_is_poisoned(q, n) != NULL);
 #endif
 
+    if (from != NULL) {
+        size_t i;
+        for (i = 0; i < from->len; i++)
+            if (q[i] != pat(from->seed, i))
+                die(__LINE__, "realloc lost the block's bytes");
+        check_fill(from); /* the old block is left as it was */
+    }
     blk.ptr = q;
     blk.len = n;
     blk.pad = pad;
@@ -488,12 +540,203 @@ static void op_alloc(struct marena *m, size_t n, size_t align, int with_h, uint3
         }
         m->hmap[m->nh++] = m->nb;
     }
+    if (large) {
+        if (m->nchunks > m->capchunks) {
+            m->capchunks = m->capchunks ? m->capchunks * 2 : 16;
+            m->chunks = xrealloc(m->chunks, m->capchunks * sizeof *m->chunks);
+        }
+        /* The pool picks the chunk; its size is whatever the pool had. */
+        FAILIF(a->chunks[a->nchunks - 1].ptr != q);
+        m->chunks[m->nchunks - 1] = a->chunks[a->nchunks - 1];
+    }
     push_block(m, &blk);
     fill(&m->b[m->nb - 1]);
     if (with_h) {
         lx_block *lb = lx_arena_lookup(a, h);
         FAILIF(lb == NULL || lb->ptr != q || lb->len != n);
     }
+}
+
+static void op_alloc(struct marena *m, size_t n, size_t align, int with_h, uint32_t seed)
+{
+    op_alloc_from(m, n, align, with_h, seed, NULL);
+}
+
+/* lx_arena_realloc of a block made without a handle (as a Lua state's). */
+static void op_realloc(struct marena *m, size_t pick, size_t n, uint32_t seed)
+{
+    lx_arena *a = m->a;
+    struct mblk *b = NULL, copy;
+    lx_stats s0, s1;
+    size_t i, delta;
+    unsigned char *q;
+    if (a == NULL || m->nb == 0)
+        return;
+    for (i = 0; i < m->nb; i++)
+        if (!m->b[(pick + i) % m->nb].has_h) {
+            b = &m->b[(pick + i) % m->nb];
+            break;
+        }
+    if (b == NULL)
+        return;
+    lx_arena_stats(a, &s0);
+    if (n == 0 || n <= b->len) {
+        /* A free or a shrink: nothing moves, nothing is counted. */
+        q = lx_arena_realloc(a, b->ptr, b->len, n, 8);
+        lx_arena_stats(a, &s1);
+        FAILIF(q != (n == 0 ? NULL : b->ptr));
+        FAILIF(memcmp(&s0, &s1, sizeof s0) != 0);
+        check_fill(b);
+        return;
+    }
+    delta = n - b->len;
+    if (!b->large && b->len > 0 && m->cur <= m->end && (uintptr_t)b->ptr + b->len == m->cur &&
+        delta <= m->end - m->cur && delta <= m->max_bytes - m->bytes &&
+        n - b->len <= MEM_LIMIT - total_live()) {
+        q = lx_arena_realloc(a, b->ptr, b->len, n, 8);
+        FAILIF(q != b->ptr);
+        for (i = 0; i < b->len; i++)
+            if (q[i] != pat(b->seed, i))
+                die(__LINE__, "growing in place changed the block's bytes");
+        m->cur += delta;
+        m->bytes += delta;
+        m->live_len += delta;
+        b->len = n;
+        b->seed = seed;
+        fill(b);
+        return;
+    }
+    copy = *b; /* b may move when op_alloc_from grows the block list */
+    op_alloc_from(m, n, 8, 0, seed, &copy);
+}
+
+static void op_set_budget(struct marena *m, size_t max_bytes)
+{
+    int rc;
+    if (m->a == NULL)
+        return;
+    rc = lx_arena_set_budget(m->a, max_bytes);
+    if (max_bytes < m->bytes) {
+        FAILIF(rc != -1);
+    } else {
+        FAILIF(rc != 0);
+        m->max_bytes = max_bytes;
+    }
+    FAILIF(m->a->max_bytes != m->max_bytes);
+}
+
+static void op_take(struct marena *m)
+{
+    size_t i;
+    if (m->a == NULL)
+        return;
+    image_drop(m);
+    if (lx_image_take(&m->im, m->a) != 0) {
+        FAILIF(!S.armed);
+        FAILIF(m->im.bytes != NULL || m->im.nbytes != 0);
+        return;
+    }
+    m->im_valid = 1;
+    m->im_b = xrealloc(NULL, (m->nb + 1) * sizeof *m->im_b);
+    if (m->nb > 0)
+        memcpy(m->im_b, m->b, m->nb * sizeof *m->b);
+    m->im_nb = m->nb;
+    m->im_bytes = m->bytes;
+    m->im_allocs = m->allocs;
+    m->im_large = m->large;
+    m->im_wasted = m->wasted;
+    m->im_live = m->live_len;
+    m->im_cur = m->cur;
+    m->im_end = m->end;
+    m->im_ipage = m->ipage;
+    m->im_inuse = m->npages == 0 ? 0 : m->ipage + 1;
+    m->im_pages = xrealloc(NULL, (m->im_inuse + 1) * sizeof *m->im_pages);
+    for (i = 0; i < m->im_inuse; i++)
+        m->im_pages[i] = m->pages[i];
+    m->im_nchunks = m->nchunks;
+    m->im_chunk_lo = m->chunk_lo;
+    m->im_chunk_hi = m->chunk_hi;
+    m->im_chunks = xrealloc(NULL, (m->nchunks + 1) * sizeof *m->im_chunks);
+    if (m->nchunks > 0)
+        memcpy(m->im_chunks, m->chunks, m->nchunks * sizeof *m->chunks);
+    FAILIF(m->im.mark.npages != m->im_inuse || m->im.mark.nchunks != m->nchunks);
+    FAILIF(m->im.mark.bytes != m->bytes);
+}
+
+static void op_restore(struct marena *m)
+{
+    size_t i;
+    int want = 1, rc;
+    lx_stats s0, s1;
+    if (m->a == NULL || !m->im_valid)
+        return;
+    /* Sound only over the very pages and chunks the image was taken from. */
+    if (m->im_inuse > m->npages || m->im_nchunks > m->nchunks || m->im_bytes > m->max_bytes)
+        want = 0;
+    for (i = 0; want && i < m->im_inuse; i++)
+        if (m->pages[i] != m->im_pages[i])
+            want = 0;
+    for (i = 0; want && i < m->im_nchunks; i++)
+        if (m->chunks[i].ptr != m->im_chunks[i].ptr || m->chunks[i].size != m->im_chunks[i].size)
+            want = 0;
+    lx_arena_stats(m->a, &s0);
+    rc = lx_image_restore(&m->im, m->a);
+    if (!want) {
+        FAILIF(rc != -1);
+        lx_arena_stats(m->a, &s1);
+        FAILIF(memcmp(&s0, &s1, sizeof s0) != 0);
+        return;
+    }
+    FAILIF(rc != 0);
+    for (i = 0; i < m->nb; i++)
+        if (m->b[i].has_h)
+            ring_push(&m->stale, m->b[i].h);
+    if (m->bytes > m->peak)
+        m->peak = m->bytes;
+    if (m->gen_known) {
+        m->prev_gen = m->gen;
+        m->prev_known = 1;
+    }
+    m->gen_known = 0;
+    m->nh = 0;
+    if (m->im_nb > m->capb) {
+        m->capb = m->im_nb;
+        m->b = xrealloc(m->b, m->capb * sizeof *m->b);
+    }
+    if (m->im_nb > 0)
+        memcpy(m->b, m->im_b, m->im_nb * sizeof *m->b);
+    m->nb = m->im_nb;
+    for (i = 0; i < m->nb; i++)
+        m->b[i].has_h = 0; /* the blocks are back, their handles are not */
+    m->bytes = m->im_bytes;
+    m->allocs = m->im_allocs;
+    m->large = m->im_large;
+    m->wasted = m->im_wasted;
+    m->live_len = m->im_live;
+    m->nchunks = m->im_nchunks;
+    m->chunk_lo = m->im_chunk_lo;
+    m->chunk_hi = m->im_chunk_hi;
+    if (m->im_nchunks > 0)
+        memcpy(m->chunks, m->im_chunks, m->im_nchunks * sizeof *m->chunks);
+    if (!S.recycling)
+        m->npages = m->im_inuse;
+    if (m->im_inuse > 0) {
+        m->ipage = m->im_ipage;
+        m->cur = m->im_cur;
+        m->end = m->im_end;
+    } else if (m->npages > 0) {
+        m->ipage = 0;
+        m->cur = m->pages[0];
+        m->end = m->cur + m->ps;
+    } else {
+        m->ipage = 0;
+        m->cur = 1;
+        m->end = 0;
+    }
+    FAILIF(m->a->err != LX_OK);
+    for (i = 0; i < m->stale.n; i++)
+        FAILIF(lx_arena_lookup(m->a, m->stale.v[i]) != NULL);
+    check_stats(m, 1); /* every block's bytes are the take's again */
 }
 
 static void op_reset(struct marena *m)
@@ -612,10 +855,24 @@ static void run_op(struct input *in)
     size_t i;
 
     switch (op & 15) {
+    case 3: { /* what an isolate needs: realloc, a budget, images */
+        unsigned sub = u8(in) % 8;
+        if (sub <= 2) {
+            size_t pick = u16(in), n = pick_size(in, m->ps);
+            op_realloc(m, pick, n, (uint32_t)u16(in));
+        } else if (sub == 3) {
+            unsigned c0 = u8(in), c1 = u8(in);
+            op_set_budget(m, budget(c0, c1, m->ps));
+        } else if (sub <= 5) {
+            op_take(m);
+        } else {
+            op_restore(m);
+        }
+        break;
+    }
     case 0:
     case 1:
-    case 2:
-    case 3: { /* alloc: size class, alignment + handle flag, seed */
+    case 2: { /* alloc: size class, alignment + handle flag, seed */
         size_t n = pick_size(in, m->ps);
         unsigned ab = u8(in);
         op_alloc(m, n, (size_t)1 << (ab % 13), (ab & 0xe0) != 0xe0, (uint32_t)u16(in));
@@ -785,9 +1042,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lx_pool_destroy(&S.pool);
     }
     for (i = 0; i < NSLOTS; i++) {
+        image_drop(&S.m[i]);
         free(S.m[i].b);
         free(S.m[i].hmap);
         free(S.m[i].pages);
+        free(S.m[i].chunks);
     }
     memset(&S, 0, sizeof S);
     lx_set_recycling(1);

@@ -10,7 +10,9 @@ import os
 import struct
 import sys
 
-# op numbers (low nibble of an op byte)
+# op numbers (low nibble of an op byte); IMAGE's first operand picks
+# realloc (0-2), set_budget (3), take (4-5) or restore (6-7)
+IMAGE = 3
 ALLOC, WRITE, LOOKUP, VERIFY, RESET, RECREATE, STALE, FOREIGN, FORGED, FAIL, \
     RAWKEY, BURST, ALLHANDLES = 0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 
@@ -92,6 +94,23 @@ def all_handles(arena=0):
     return op(ALLHANDLES, arena)
 
 
+def realloc(pick, n, seed=4, arena=0):
+    return op(IMAGE, arena) + bytes([0]) + struct.pack('<H', pick) + bytes([9]) + \
+        struct.pack('<H', n) + struct.pack('<H', seed)
+
+
+def set_budget(c0, c1, arena=0):
+    return op(IMAGE, arena) + bytes([3, c0, c1])
+
+
+def take(arena=0):
+    return op(IMAGE, arena) + bytes([4])
+
+
+def restore(arena=0):
+    return op(IMAGE, arena) + bytes([6])
+
+
 SEEDS = {}
 
 # one standalone arena: small blocks, alignments, a page turn, a reset
@@ -149,6 +168,18 @@ SEEDS['norecycle'] = header(narenas=2, recycling=False, pool=True,
 # many resets with the old handles kept
 SEEDS['resets'] = header() + b''.join(burst(5, i) + reset() + stale_all() for i in range(12)) + \
     all_handles()
+
+
+# what an isolate does: blocks without handles, an image, calls that
+# grow blocks and allocate past it, restores; then a budget and a reset
+SEEDS['image'] = header(narenas=2, pool=True, pool_pages=6,
+                        slots=((slot(pooled=True), 0), (slot(shift=1), 0), (0, 0))) + \
+    b''.join(small(i * 3, 3, handle=False, seed=i) for i in range(12)) + small(8) + take() + \
+    b''.join(realloc(i, 40 + i * 10) + upto_page(700, seed=i) for i in range(8)) + \
+    large(3000) + restore() + verify() + realloc(11, 60) + realloc(11, 2000) + restore() + \
+    restore() + set_budget(slot(budget_sel=14), 1) + burst(50, 2) + restore() + reset() + \
+    restore() + take(1) + large(100, arena=1) + realloc(0, 9000, arena=1) + restore(1) + \
+    verify(1) + all_handles()
 
 
 def main():
