@@ -24,13 +24,14 @@ build = {
   modules = {
     ["lexrt.core"] = {
       sources = {
-        "csrc/arena.c", "csrc/pool.c", "csrc/sysmem.c",
-        "csrc/l_arena.c", "csrc/l_handler.c", "csrc/lexrt.c",
+        "csrc/arena.c", "csrc/image.c", "csrc/pool.c", "csrc/sysmem.c",
+        "csrc/l_arena.c", "csrc/l_copy.c", "csrc/l_handler.c", "csrc/l_isolate.c", "csrc/lexrt.c",
       },
       incdirs = { "csrc" },
     },
     ["lexrt"] = "lua/lexrt/init.lua",
     ["lexrt.handler"] = "lua/lexrt/handler.lua",
+    ["lexrt.isolate"] = "lua/lexrt/isolate.lua",
     ["lexrt.policy"] = "lua/lexrt/policy.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",

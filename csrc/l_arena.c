@@ -372,15 +372,26 @@ static int a_stats(lua_State *L)
     return 1;
 }
 
+/* A running isolate call lives in this arena: its memory must stay. */
+static int busy_error(lua_State *L)
+{
+    return luaL_error(L, "isolate busy: a running isolate call is using this arena");
+}
+
 static int a_reset(lua_State *L)
 {
-    lx_arena_reset(check_open(L));
+    lx_arena *a = check_open(L);
+    if (a->pinned)
+        return busy_error(L);
+    lx_arena_reset(a);
     return 0;
 }
 
 static int a_close(lua_State *L)
 {
     LArena *la = check_any(L);
+    if (la->a != NULL && la->a->pinned)
+        return busy_error(L);
     if (la->a != NULL) {
         lx_arena_free(la->a);
         la->a = NULL;

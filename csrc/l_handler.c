@@ -40,6 +40,7 @@ typedef struct LHandler {
     lua_Integer *ids; /* ids[i] is the scope at depth i + 1 */
     size_t depth, cap;
     lua_Integer entered, exited;
+    lua_Integer pinned; /* innermost scope a running isolate call uses; 0: none */
     int closed;
 } LHandler;
 
@@ -101,6 +102,8 @@ static void close_handler(lua_State *L, LHandler *h)
 {
     if (h->closed)
         return;
+    if (h->pinned != 0)
+        luaL_error(L, "isolate busy: an isolate call is using scope %I of this handler", h->pinned);
     lua_getiuservalue(L, 1, UV_SCOPES);
     if (lua_istable(L, -1))
         truncate_scopes(L, h, 0);
@@ -189,8 +192,8 @@ static int l_new_handler(lua_State *L)
     return 1;
 }
 
-/* Pushes a new scope's arena; its id is h->last_id. */
-static void enter_scope(lua_State *L, LHandler *h)
+/* Pushes a new scope's arena; its id is h->last_id. The handler is at idx. */
+static void enter_scope(lua_State *L, LHandler *h, int idx)
 {
     LArena *la;
     if (h->depth == h->cap) {
@@ -204,12 +207,12 @@ static void enter_scope(lua_State *L, LHandler *h)
         h->cap = ncap;
     }
     la = lxb_new_arena_object(L, 1, LX_UP_SCOPE_MT);
-    lua_pushvalue(L, 1);
+    lua_pushvalue(L, idx);
     lua_setiuservalue(L, -2, 1);
     la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
     if (la->a == NULL)
         lxb_nomem(L);
-    lua_getiuservalue(L, 1, UV_SCOPES);
+    lua_getiuservalue(L, idx, UV_SCOPES);
     lua_pushvalue(L, -2);
     lua_rawseti(L, -2, (lua_Integer)h->depth + 1);
     lua_pop(L, 1);
@@ -217,8 +220,9 @@ static void enter_scope(lua_State *L, LHandler *h)
     h->entered++;
 }
 
-/* Exits scope `id` (and every later one); true if it was open. */
-static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
+/* Exits scope `id` (and every later one); true if it was open. The
+ * handler is at idx. */
+static int exit_scope(lua_State *L, LHandler *h, int idx, lua_Integer id)
 {
     size_t k = h->depth;
     /* Ids grow with depth, so the scope is found from the top down. */
@@ -226,7 +230,9 @@ static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
         k--;
     if (h->closed || k == 0 || h->ids[k - 1] != id)
         return 0;
-    lua_getiuservalue(L, 1, UV_SCOPES);
+    if (h->pinned >= id)
+        luaL_error(L, "isolate busy: an isolate call is using scope %I of this handler", h->pinned);
+    lua_getiuservalue(L, idx, UV_SCOPES);
     truncate_scopes(L, h, k - 1);
     lua_pop(L, 1);
     return 1;
@@ -235,7 +241,7 @@ static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
 static int h_enter(lua_State *L)
 {
     LHandler *h = check_open(L);
-    enter_scope(L, h);
+    enter_scope(L, h, 1);
     lua_pushinteger(L, h->last_id);
     return 1;
 }
@@ -243,7 +249,7 @@ static int h_enter(lua_State *L)
 /* Where with_scope resumes after fn: directly, or after fn yielded. */
 static int with_scope_done(lua_State *L, int status, lua_KContext id)
 {
-    exit_scope(L, lua_touserdata(L, 1), (lua_Integer)id);
+    exit_scope(L, lua_touserdata(L, 1), 1, (lua_Integer)id);
     if (status != LUA_OK && status != LUA_YIELD)
         return lua_error(L); /* fn's error value, unchanged */
     return lua_gettop(L) - 1;
@@ -263,7 +269,7 @@ static int h_with_scope(lua_State *L)
             luaL_typeerror(L, 2, "function");
         lua_pop(L, 1);
     }
-    enter_scope(L, h); /* h fn args... arena */
+    enter_scope(L, h, 1); /* h fn args... arena */
     id = h->last_id;
     lua_insert(L, 3); /* h fn arena args... */
     lua_pushinteger(L, id);
@@ -275,7 +281,7 @@ static int h_with_scope(lua_State *L)
 static int h_exit(lua_State *L)
 {
     LHandler *h = check_any(L);
-    lua_pushboolean(L, exit_scope(L, h, lxb_checkint(L, 2)));
+    lua_pushboolean(L, exit_scope(L, h, 1, lxb_checkint(L, 2)));
     return 1;
 }
 
@@ -355,6 +361,49 @@ static int l_is_handler(lua_State *L)
 {
     lua_pushboolean(L, test_handler(L, 1) != NULL);
     return 1;
+}
+
+/*
+ * For isolates (l_isolate.c), which drive a handler's scopes from C. A
+ * pinned scope, and every scope below it, cannot be exited and the
+ * handler cannot be closed until the pin is lifted: an isolate's Lua
+ * state lives in that scope's arena for the length of a call.
+ */
+int lxb_is_handler(lua_State *L, int idx)
+{
+    return test_handler(L, idx) != NULL;
+}
+
+size_t lxb_handler_max_bytes(lua_State *L, int idx)
+{
+    return test_handler(L, idx)->max_bytes;
+}
+
+lx_arena *lxb_handler_enter(lua_State *L, int idx, lua_Integer *id)
+{
+    LHandler *h = test_handler(L, idx);
+    LArena *la;
+    if (h->closed)
+        luaL_error(L, "handler is closed");
+    idx = lua_absindex(L, idx);
+    enter_scope(L, h, idx);
+    la = lua_touserdata(L, -1);
+    lua_pop(L, 1); /* the handler's scope table keeps it */
+    *id = h->last_id;
+    return la->a;
+}
+
+lua_Integer lxb_handler_pin(lua_State *L, int idx, lua_Integer id)
+{
+    LHandler *h = test_handler(L, idx);
+    lua_Integer prev = h->pinned;
+    h->pinned = id;
+    return prev;
+}
+
+int lxb_handler_exit(lua_State *L, int idx, lua_Integer id)
+{
+    return exit_scope(L, test_handler(L, idx), lua_absindex(L, idx), id);
 }
 
 const luaL_Reg lxb_handler_methods[] = {

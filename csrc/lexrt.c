@@ -88,9 +88,21 @@ int luaopen_lexrt_core(lua_State *L)
     set_funcs(L, lxb_handler_meta, base);
     lua_pop(L, 1);
 
+    /* The isolate's metatable is protected: its methods are the boundary
+     * of the sandbox's host side. */
+    luaL_newmetatable(L, "lexrt.isolate");
+    lua_newtable(L);
+    set_funcs(L, lxb_isolate_methods, base);
+    lua_setfield(L, -2, "__index");
+    set_funcs(L, lxb_isolate_meta, base);
+    lua_pushliteral(L, "lexrt.isolate");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
     lua_newtable(L);
     set_funcs(L, lxb_arena_funcs, base);
     set_funcs(L, lxb_handler_funcs, base);
+    set_funcs(L, lxb_isolate_funcs, base);
     luaL_setfuncs(L, test_funcs, 0);
     lua_getfield(L, base, "__index");
     lua_setfield(L, -2, "arena_methods");

@@ -79,12 +79,25 @@ int lxb_nomem(lua_State *L);
 /* The arena object at idx, or NULL if it is not one. */
 LArena *lxb_test_arena(lua_State *L, int idx);
 
+/* A handler's scopes driven from C, for isolates (l_handler.c). enter
+ * raises "handler is closed"; pin sets the scope an isolate call is using
+ * (exit and close refuse to drop it: "isolate busy") and returns the
+ * previous pin, to be put back when the call ends. */
+int lxb_is_handler(lua_State *L, int idx);
+size_t lxb_handler_max_bytes(lua_State *L, int idx);
+lx_arena *lxb_handler_enter(lua_State *L, int idx, lua_Integer *id);
+lua_Integer lxb_handler_pin(lua_State *L, int idx, lua_Integer id);
+int lxb_handler_exit(lua_State *L, int idx, lua_Integer id);
+
 extern const luaL_Reg lxb_arena_methods[];
 extern const luaL_Reg lxb_arena_meta[];
 extern const luaL_Reg lxb_arena_funcs[];
 extern const luaL_Reg lxb_handler_methods[];
 extern const luaL_Reg lxb_handler_meta[];
 extern const luaL_Reg lxb_handler_funcs[];
+extern const luaL_Reg lxb_isolate_methods[];
+extern const luaL_Reg lxb_isolate_meta[];
+extern const luaL_Reg lxb_isolate_funcs[];
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

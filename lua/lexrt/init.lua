@@ -8,6 +8,7 @@ local lexrt = {
   arena = core.arena,
   handler = handler.new,
   deny_all = handler.deny_all,
+  isolate = require("lexrt.isolate"),
   serve = require("lexrt.serve"),
   policy = require("lexrt.policy"),
   PAGE_BYTES = core.PAGE_BYTES,

@@ -1,0 +1,734 @@
+/*
+ * Isolates: a request function running in a Lua state of its own whose
+ * every allocation is bump-allocated in the handler's request scope.
+ *
+ * Memory. The state's allocator (iso_alloc) bumps in `cur`. While the
+ * isolate is built, cur is the isolate's own arena (image_arena, not the
+ * handler's: it outlives every scope); when the chunk has run, an image
+ * of that arena is taken (csrc/image.c). A call enters a scope on the
+ * handler, points cur at the scope's arena (pages from the handler's
+ * pool, so pages_live tells the truth), runs, and then restores the
+ * image: the state's bytes are copied back over the same pages, so every
+ * pointer inside it is again what it was after the build, and whatever
+ * the call allocated (all of it in the scope's pages) is unreachable.
+ * Exiting the scope returns those pages to the pool. Nothing is ever
+ * freed one by one (free is a no-op) and the collector is stopped. Lua
+ * still runs an *emergency* collection when an allocation fails; it only
+ * frees (a no-op here) and rewrites GC bookkeeping inside the state's own
+ * memory, which the restore puts back, so it is harmless.
+ *
+ * Protection. Everything that touches the isolate's state runs inside a
+ * lua_pcall in that state (iso_run, effect_body, ...), so an isolate
+ * error or memory error never reaches a panic. Host-side work during a
+ * call (copying values out, calling effects) can raise host errors; the
+ * host's own lua_pcall in iso_call catches them. Such an error may jump
+ * over the isolate's C frames and leave its state mid-operation: that is
+ * sound only because nothing touches the state again before the image is
+ * restored, which iso_call always does first.
+ *
+ * Reentrancy. While a call runs (busy), the call's scope is pinned on the
+ * handler and its arena is pinned: exiting that scope or one below it,
+ * closing the handler, resetting or closing the arena, closing the
+ * isolate or calling it again all raise "isolate busy". Any host
+ * allocation can run a __gc, which can reach these objects: that is why
+ * the checks are in the objects themselves, and why iso_call re-checks
+ * the isolate after the allocations it makes before setting busy.
+ *
+ * Effects. The effect tables in the isolate hold C closures (iso_effect)
+ * that call h:dispatch(kind, op, ...) in the host. A host error is kept
+ * in the host (UV_PENDING, keyed by the address of the marker raised in
+ * the isolate); when that marker reaches iso_call, the original value is
+ * raised. During a call, stack index 1 of the host's running C function
+ * (call_body or build_body) is always the isolate itself.
+ */
+#include <string.h>
+
+#include <lualib.h>
+
+#include "image.h"
+#include "l_copy.h"
+#include "lexrt.h"
+
+#define UV_HANDLER 1
+#define UV_PENDING 2 /* marker address -> the host error an effect raised */
+#define UV_NAME 3
+
+#define DEFAULT_MAX_BYTES ((size_t)64 << 20)
+/* Building is held to max_bytes, but never to less than this. */
+#define BUILD_MIN_BYTES ((size_t)64 << 20)
+/* VM instructions between two looks at the instruction budget. */
+#define HOOK_PERIOD 1000
+
+typedef struct LIsolate {
+    const void *tag;    /* &iso_tag: see LArena in lexrt.h */
+    lua_State *S;       /* the isolate's state; NULL once closed */
+    lx_arena *home;     /* what the build allocated: the image's pages */
+    lx_arena *cur;      /* where S allocates now: home, or the call's scope arena */
+    lx_image image;
+    lua_State *L;       /* the host thread of the running call or build */
+    size_t max_bytes;
+    lua_Integer max_instructions; /* 0: none */
+    lua_Integer instructions;     /* this call's, counted HOOK_PERIOD at a time */
+    int period;
+    int busy;    /* a call or the build is running */
+    int stopped; /* this call passed max_instructions */
+    lua_Integer calls, errors, instruction_stops, memory_stops, restores;
+    size_t last_call_bytes, peak_call_bytes;
+} LIsolate;
+
+static const char iso_tag = 'I';
+/* Registry keys inside the isolate (addresses: unique, never strings). */
+static const char fn_key = 'F';
+static const char budget_key = 'B';
+
+static LIsolate *test_isolate(lua_State *L, int idx)
+{
+    return lxb_test_object(L, idx, sizeof(LIsolate), &iso_tag);
+}
+
+static LIsolate *check_any(lua_State *L)
+{
+    LIsolate *iso = test_isolate(L, 1);
+    if (iso == NULL)
+        luaL_typeerror(L, 1, "lexrt.isolate");
+    return iso;
+}
+
+static LIsolate *check_open(lua_State *L)
+{
+    LIsolate *iso = check_any(L);
+    if (iso->S == NULL)
+        luaL_error(L, "isolate is closed");
+    return iso;
+}
+
+/* The isolate a state (or one of its coroutines) belongs to. */
+static LIsolate *owner(lua_State *T)
+{
+    void *ud = NULL;
+    lua_getallocf(T, &ud);
+    return ud;
+}
+
+static void *iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
+{
+    LIsolate *iso = ud;
+    if (nsize == 0 || iso->cur == NULL)
+        return NULL; /* a free is a no-op: the block goes with its arena */
+    return lx_arena_realloc(iso->cur, p, osize, nsize, LX_DEFAULT_ALIGN);
+}
+
+/* Drops the state: all of it lives in `home` and the scope arenas, so
+ * giving back home's pages is the whole of it. lua_close is never
+ * called: it would run the isolate's __gc metamethods. */
+static void iso_free(LIsolate *iso)
+{
+    lx_image_free(&iso->image);
+    if (iso->home != NULL)
+        lx_arena_free(iso->home);
+    iso->home = NULL;
+    iso->cur = NULL;
+    iso->S = NULL;
+}
+
+/* Pushes the isolate's name (for messages). */
+static const char *push_name(lua_State *L, int idx)
+{
+    if (lua_getiuservalue(L, idx, UV_NAME) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "isolate");
+    }
+    return lua_tostring(L, -1);
+}
+
+/* ------------------------------------------------------------------ budget */
+
+/*
+ * The count hook: every HOOK_PERIOD instructions of any thread of the
+ * isolate (coroutines inherit the hook). Once past the budget, every
+ * further instruction of every thread raises again, so no pcall inside
+ * the isolate can keep it going; iso_call reports the stop whatever the
+ * call's own outcome.
+ */
+static void iso_hook(lua_State *T, lua_Debug *ar)
+{
+    LIsolate *iso = owner(T);
+    (void)ar;
+    iso->instructions += iso->period;
+    if (iso->stopped || iso->instructions > iso->max_instructions) {
+        iso->stopped = 1;
+        lua_sethook(T, iso_hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key); /* allocates nothing */
+        lua_error(T);
+    }
+}
+
+/* ------------------------------------------------------------------ effects */
+
+/* Raised inside the isolate when an effect's host error cannot be copied. */
+static int effect_marker_fallback(lua_State *T, const char *kind, const char *op, int type)
+{
+    lua_pushfstring(T, "%s.%s raised an error (a %s) that cannot enter the isolate", kind, op,
+                    lua_typename(T, type));
+    return 1;
+}
+
+/* isolate: copy_marker(index): a copy of the host value at that index. */
+static int copy_marker(lua_State *T)
+{
+    LIsolate *iso = owner(T);
+    lxc_where w = {"error value", 0, NULL, NULL, NULL};
+    lxc_copy(iso->L, (int)lua_tointeger(T, 1), T, T, &w);
+    return 1;
+}
+
+/*
+ * An effect's host error (on the host's top): keep it in the host and
+ * raise a marker in the isolate, a copy of it when it can cross. Code in
+ * the isolate can catch the marker like any error; if it reaches
+ * iso_call, the original host value is raised there.
+ */
+static int effect_failed(lua_State *T, LIsolate *iso, const char *kind, const char *op)
+{
+    lua_State *L = iso->L;
+    int err = lua_gettop(L), st;
+    const void *marker;
+    lua_pushcfunction(T, copy_marker);
+    lua_pushinteger(T, err);
+    st = lua_pcall(T, 1, 1, 0);
+    if (st == LUA_ERRMEM)
+        return lua_error(T);
+    if (st != LUA_OK) {
+        lua_pop(T, 1);
+        effect_marker_fallback(T, kind, op, lua_type(L, err));
+    }
+    marker = lua_topointer(T, -1);
+    if (marker != NULL) { /* a table or string; other values are their own copies */
+        if (lua_getiuservalue(L, 1, UV_PENDING) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setiuservalue(L, 1, UV_PENDING);
+        }
+        lua_pushvalue(L, err);
+        lua_rawsetp(L, -2, marker);
+    }
+    return lua_error(T);
+}
+
+/* isolate: effect_body(kind, op, args...), under iso_effect's pcall. */
+static int effect_body(lua_State *T)
+{
+    LIsolate *iso = owner(T);
+    lua_State *L = iso->L;
+    int n = lua_gettop(T) - 2, i, base, nres;
+    const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
+    lxc_where w = {"argument", 0, " to ", kind, op};
+    luaL_checkstack(L, n + 8, "too many effect arguments");
+    base = lua_gettop(L);
+    lua_getiuservalue(L, 1, UV_HANDLER);
+    lua_getfield(L, -1, "dispatch");
+    lua_insert(L, -2); /* dispatch h */
+    lua_pushstring(L, kind);
+    lua_pushstring(L, op);
+    for (i = 1; i <= n; i++) {
+        w.n = i;
+        lxc_copy(T, i + 2, L, T, &w);
+    }
+    /* Not lua_pcallk: an effect that yields raises, as nothing may
+     * yield across iso:call. */
+    if (lua_pcall(L, n + 3, LUA_MULTRET, 0) != LUA_OK)
+        return effect_failed(T, iso, kind, op);
+    nres = lua_gettop(L) - base;
+    luaL_checkstack(T, nres + LUA_MINSTACK, "too many effect results");
+    w.what = "result";
+    w.link = " of ";
+    for (i = 1; i <= nres; i++) {
+        w.n = i;
+        lxc_copy(L, base + i, T, T, &w);
+    }
+    return nres;
+}
+
+/*
+ * The function behind every effect in the isolate; upvalues: kind, op.
+ * The work runs under a pcall of the isolate's so that, whatever
+ * happens, the host's stack is put back before the isolate goes on.
+ */
+static int iso_effect(lua_State *T)
+{
+    LIsolate *iso = owner(T);
+    lua_State *L = iso->L;
+    int base, st;
+    if (L == NULL)
+        return luaL_error(T, "effects are available only while the isolate runs");
+    luaL_checkstack(T, 3, "calling an effect");
+    base = lua_gettop(L);
+    lua_pushcfunction(T, effect_body);
+    lua_pushvalue(T, lua_upvalueindex(1));
+    lua_pushvalue(T, lua_upvalueindex(2));
+    lua_rotate(T, 1, 3);
+    st = lua_pcall(T, lua_gettop(T) - 1, LUA_MULTRET, 0);
+    lua_settop(L, base);
+    if (st != LUA_OK)
+        return lua_error(T);
+    return lua_gettop(T);
+}
+
+/* ------------------------------------------------------------------ building */
+
+/* load, text chunks only: the mode argument is always "t". */
+static int safe_load(lua_State *T)
+{
+    int nargs = lua_gettop(T) >= 4 ? 4 : 3; /* an absent env must stay absent */
+    lua_settop(T, nargs);
+    lua_pushliteral(T, "t");
+    lua_replace(T, 3);
+    lua_pushvalue(T, lua_upvalueindex(1));
+    lua_insert(T, 1);
+    lua_call(T, nargs, LUA_MULTRET);
+    return lua_gettop(T);
+}
+
+static const luaL_Reg libs[] = {
+    {LUA_STRLIBNAME, luaopen_string},
+    {LUA_TABLIBNAME, luaopen_table},
+    {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8},
+    {LUA_COLIBNAME, luaopen_coroutine},
+    {NULL, NULL},
+};
+
+static void open_base(lua_State *S)
+{
+    static const char *const unsafe[] = {"dofile", "loadfile", "collectgarbage", "print", NULL};
+    int i;
+    luaL_requiref(S, LUA_GNAME, luaopen_base, 1);
+    lua_pop(S, 1);
+    for (i = 0; unsafe[i] != NULL; i++) {
+        lua_pushnil(S);
+        lua_setglobal(S, unsafe[i]);
+    }
+    lua_getglobal(S, "load");
+    lua_pushcclosure(S, safe_load, 1);
+    lua_setglobal(S, "load");
+}
+
+/* Opens the libraries named in the host's list (validated by the front). */
+static void open_libs(lua_State *S, lua_State *L, int list)
+{
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, list);
+    for (i = 1; i <= n; i++) {
+        const luaL_Reg *lib;
+        const char *name;
+        lua_rawgeti(L, list, i);
+        name = lua_tostring(L, -1);
+        for (lib = libs; name != NULL && lib->name != NULL; lib++)
+            if (strcmp(lib->name, name) == 0)
+                break;
+        if (name == NULL || lib->name == NULL) {
+            lua_pop(L, 1);
+            luaL_error(S, "library '%s' is not available in an isolate", name ? name : "?");
+        }
+        lua_pop(L, 1);
+        luaL_requiref(S, lib->name, lib->func, 1);
+        if (lib->func == luaopen_string) {
+            /* Bytecode is of no use without binary load, and shows a
+             * function's insides: left out. */
+            lua_pushnil(S);
+            lua_setfield(S, -2, "dump");
+        }
+        lua_pop(S, 1);
+    }
+}
+
+/* A global table per effect kind, a function per operation. */
+static void set_effects(lua_State *S, lua_State *L, int effects)
+{
+    lua_pushnil(L);
+    while (lua_next(L, effects)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+            const char *kind = lua_tostring(L, -2);
+            if (lua_getglobal(S, kind) != LUA_TNIL)
+                luaL_error(S, "effect kind '%s' would hide the isolate's global of that name", kind);
+            lua_pop(S, 1);
+            lua_newtable(S);
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) == LUA_TSTRING) {
+                    lua_pushstring(S, kind);
+                    lua_pushstring(S, lua_tostring(L, -2));
+                    lua_pushcclosure(S, iso_effect, 2);
+                    lua_setfield(S, -2, lua_tostring(L, -2));
+                }
+                lua_pop(L, 1);
+            }
+            lua_setglobal(S, kind);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/*
+ * isolate: build_run(iso). The host's build_body frame holds
+ * iso effects source chunkname libs at 1..5.
+ */
+static int build_run(lua_State *S)
+{
+    LIsolate *iso = lua_touserdata(S, 1);
+    lua_State *L = iso->L;
+    size_t len;
+    const char *src = lua_tolstring(L, 3, &len);
+    open_base(S);
+    open_libs(S, L, 5);
+    set_effects(S, L, 2);
+    lua_pushliteral(S, "instruction budget exceeded");
+    lua_rawsetp(S, LUA_REGISTRYINDEX, &budget_key);
+    if (luaL_loadbufferx(S, src, len, lua_tostring(L, 4), "t") != LUA_OK)
+        return lua_error(S);
+    lua_call(S, 0, 1);
+    if (lua_type(S, -1) != LUA_TFUNCTION)
+        return luaL_error(S, "the isolate's chunk must return the request function, got %s",
+                          luaL_typename(S, -1));
+    lua_rawsetp(S, LUA_REGISTRYINDEX, &fn_key);
+    return 0;
+}
+
+/* isolate: copy_error(err): the error value, copied onto the host. */
+static int copy_error(lua_State *S)
+{
+    LIsolate *iso = owner(S);
+    lxc_where w = {"error value", 0, NULL, NULL, NULL};
+    lxc_copy(S, 1, iso->L, S, &w);
+    return 0;
+}
+
+/*
+ * Raises in the host the error a call or the build ended with: the
+ * original host value when an effect's marker got out, else a copy of
+ * the isolate's error value (or why it cannot be copied).
+ */
+static int raise_error(lua_State *L, LIsolate *iso, int st)
+{
+    lua_State *S = iso->S;
+    const void *marker;
+    int top = lua_gettop(L), t;
+    if (iso->stopped) {
+        iso->instruction_stops++;
+        lua_pushfstring(L, "instruction budget exceeded (max_instructions = %I)", iso->max_instructions);
+        return lua_error(L);
+    }
+    if (st == LUA_ERRMEM)
+        iso->memory_stops++;
+    marker = lua_topointer(S, -1);
+    if (marker != NULL && lua_getiuservalue(L, 1, UV_PENDING) == LUA_TTABLE &&
+        lua_rawgetp(L, -1, marker) != LUA_TNIL)
+        return lua_error(L);
+    lua_settop(L, top);
+    t = lua_type(S, -1);
+    if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING) {
+        /* A plain value crosses without touching the isolate's state. */
+        lxc_where w = {"error value", 0, NULL, NULL, NULL};
+        luaL_checkstack(L, 2, NULL);
+        lxc_copy(S, -1, L, S, &w);
+        return lua_error(L);
+    }
+    lua_pushcfunction(S, copy_error);
+    lua_insert(S, -2);
+    if (lua_pcall(S, 1, 0, 0) != LUA_OK) {
+        lua_settop(L, top);
+        if (lua_type(S, -1) == LUA_TSTRING)
+            lua_pushstring(L, lua_tostring(S, -1));
+        else
+            lua_pushliteral(L, "the isolate's error value cannot be copied");
+    }
+    return lua_error(L);
+}
+
+/* host: build_body(iso, effects, source, chunkname, libs) */
+static int build_body(lua_State *L)
+{
+    LIsolate *iso = lua_touserdata(L, 1);
+    lua_State *S = iso->S;
+    int st;
+    lua_pushcfunction(S, build_run);
+    lua_pushlightuserdata(S, iso);
+    st = lua_pcall(S, 1, 0, 0);
+    if (st != LUA_OK)
+        return raise_error(L, iso, st);
+    return 0;
+}
+
+/* core.new_isolate(h, effects, source, chunkname, libs, max_bytes, max_instructions, name) */
+static int l_new_isolate(lua_State *L)
+{
+    LIsolate *iso;
+    size_t build_budget;
+    int st;
+    if (!lxb_is_handler(L, 1))
+        luaL_typeerror(L, 1, "lexrt.handler");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TSTRING);
+    luaL_checktype(L, 4, LUA_TSTRING);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    luaL_checktype(L, 8, LUA_TSTRING);
+    lua_settop(L, 8);
+
+    /* Closed from birth (cf. lxb_new_arena_object): __gc has nothing to do
+     * until the state exists. */
+    iso = lua_newuserdatauv(L, sizeof *iso, 3);
+    memset(iso, 0, sizeof *iso);
+    iso->tag = &iso_tag;
+    lx_image_init(&iso->image);
+    luaL_setmetatable(L, "lexrt.isolate");
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, UV_HANDLER);
+    lua_pushvalue(L, 8);
+    lua_setiuservalue(L, -2, UV_NAME);
+
+    if (lua_isnoneornil(L, 6)) {
+        size_t hb = lxb_handler_max_bytes(L, 1);
+        iso->max_bytes = hb != LX_NO_BUDGET ? hb : DEFAULT_MAX_BYTES;
+    } else {
+        lua_Integer v = lxb_checkint(L, 6);
+        luaL_argcheck(L, v >= 0, 6, "max_bytes must be a non-negative integer");
+        iso->max_bytes = (size_t)v;
+    }
+    if (!lua_isnoneornil(L, 7)) {
+        iso->max_instructions = lxb_checkint(L, 7);
+        luaL_argcheck(L, iso->max_instructions > 0, 7, "max_instructions must be a positive integer");
+        /* Below one period, the first look is one past the budget: exact. */
+        iso->period = iso->max_instructions < HOOK_PERIOD ? (int)iso->max_instructions + 1 : HOOK_PERIOD;
+    }
+    build_budget = iso->max_bytes > BUILD_MIN_BYTES ? iso->max_bytes : BUILD_MIN_BYTES;
+
+    /* Stack: h effects source chunkname libs mb mi name iso */
+    iso->home = lx_arena_new(NULL, LX_PAGE_BYTES, build_budget, lxb_next_key(L));
+    if (iso->home == NULL)
+        return lxb_nomem(L);
+    iso->cur = iso->home;
+    iso->S = lua_newstate(iso_alloc, iso);
+    if (iso->S == NULL) {
+        iso_free(iso);
+        return lxb_nomem(L);
+    }
+    lua_gc(iso->S, LUA_GCSTOP);
+
+    lua_pushcfunction(L, build_body);
+    lua_pushvalue(L, 9);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, 5);
+    iso->busy = 1;
+    iso->L = L;
+    st = lua_pcall(L, 5, 0, 0);
+    iso->busy = 0;
+    iso->L = NULL;
+    if (st != LUA_OK) {
+        iso_free(iso);
+        return lua_error(L);
+    }
+    if (iso->max_instructions > 0)
+        lua_sethook(iso->S, iso_hook, LUA_MASKCOUNT, iso->period);
+    iso->cur = NULL;
+    if (lx_image_take(&iso->image, iso->home) != 0) {
+        iso_free(iso);
+        return lxb_nomem(L);
+    }
+    lua_settop(L, 9);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ calls */
+
+/* isolate: iso_run(iso). The host's call_body frame holds iso args... */
+static int iso_run(lua_State *S)
+{
+    LIsolate *iso = lua_touserdata(S, 1);
+    lua_State *L = iso->L;
+    int n = lua_gettop(L) - 1, i, nres;
+    lxc_where w = {"argument", 0, NULL, NULL, NULL};
+    lua_settop(S, 0);
+    luaL_checkstack(S, n + LUA_MINSTACK, "too many arguments");
+    lua_rawgetp(S, LUA_REGISTRYINDEX, &fn_key);
+    for (i = 1; i <= n; i++) {
+        w.n = i;
+        lxc_copy(L, i + 1, S, S, &w);
+    }
+    lua_call(S, n, LUA_MULTRET);
+    nres = lua_gettop(S);
+    luaL_checkstack(L, nres + LUA_MINSTACK, "too many results");
+    w.what = "result";
+    for (i = 1; i <= nres; i++) {
+        w.n = i;
+        lxc_copy(S, i, L, S, &w);
+    }
+    return 0;
+}
+
+/* host: call_body(iso, args...) -> results */
+static int call_body(lua_State *L)
+{
+    LIsolate *iso = lua_touserdata(L, 1);
+    lua_State *S = iso->S;
+    int top = lua_gettop(L), st;
+    lua_pushcfunction(S, iso_run);
+    lua_pushlightuserdata(S, iso);
+    st = lua_pcall(S, 1, 0, 0);
+    if (st == LUA_OK && !iso->stopped)
+        return lua_gettop(L) - top;
+    lua_settop(L, top);
+    return raise_error(L, iso, st);
+}
+
+/* iso:call(...) */
+static int iso_call(lua_State *L)
+{
+    LIsolate *iso = check_open(L);
+    int nargs = lua_gettop(L) - 1, st;
+    lua_Integer id, prev;
+    lx_arena *a;
+    if (iso->busy)
+        return luaL_error(L, "isolate busy: %s is running a call", push_name(L, 1));
+    luaL_checkstack(L, 4, NULL);
+    lua_getiuservalue(L, 1, UV_HANDLER);
+    lua_insert(L, 1);
+    lua_pushvalue(L, 2);
+    lua_insert(L, 2);
+    lua_pushcfunction(L, call_body);
+    lua_insert(L, 3); /* h iso call_body iso args... */
+    a = lxb_handler_enter(L, 1, &id);
+    /* Entering allocated: a __gc may have closed or used the isolate. */
+    if (iso->S == NULL || iso->busy) {
+        lxb_handler_exit(L, 1, id);
+        return luaL_error(L, iso->S == NULL ? "isolate is closed" : "isolate busy");
+    }
+    (void)lx_arena_set_budget(a, iso->max_bytes); /* a fresh arena holds nothing yet */
+    a->pinned++;
+    prev = lxb_handler_pin(L, 1, id);
+    iso->busy = 1;
+    iso->cur = a;
+    iso->L = L;
+    iso->instructions = 0;
+    iso->stopped = 0;
+
+    st = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
+
+    /* Whatever happened, the state goes back to its image first. */
+    iso->last_call_bytes = lx_arena_bytes(a);
+    if (iso->last_call_bytes > iso->peak_call_bytes)
+        iso->peak_call_bytes = iso->last_call_bytes;
+    iso->cur = NULL;
+    iso->L = NULL;
+    iso->calls++;
+    if (lx_image_restore(&iso->image, iso->home) == 0) {
+        iso->restores++;
+    } else {
+        iso_free(iso); /* cannot happen: home is never reset; never run a broken state */
+        st = LUA_ERRRUN;
+        lua_pushliteral(L, "isolate lost its image and was closed");
+    }
+    iso->busy = 0;
+    a->pinned--;
+    lxb_handler_pin(L, 1, prev);
+    lxb_handler_exit(L, 1, id);
+    lua_pushnil(L);
+    lua_setiuservalue(L, 2, UV_PENDING);
+    if (st != LUA_OK) {
+        iso->errors++;
+        return lua_error(L);
+    }
+    return lua_gettop(L) - 2;
+}
+
+/* ------------------------------------------------------------------ the rest */
+
+#define SET_INT(L, name, v) (lua_pushinteger((L), (lua_Integer)(v)), lua_setfield((L), -2, (name)))
+
+static int iso_stats(lua_State *L)
+{
+    LIsolate *iso = check_any(L);
+    lua_createtable(L, 0, 13);
+    SET_INT(L, "calls", iso->calls);
+    SET_INT(L, "errors", iso->errors);
+    SET_INT(L, "image_bytes", iso->image.nbytes);
+    SET_INT(L, "image_pages", iso->image.mark.npages + iso->image.mark.nchunks);
+    SET_INT(L, "last_call_bytes", iso->last_call_bytes);
+    SET_INT(L, "peak_call_bytes", iso->peak_call_bytes);
+    SET_INT(L, "restores", iso->restores);
+    SET_INT(L, "instruction_stops", iso->instruction_stops);
+    SET_INT(L, "memory_stops", iso->memory_stops);
+    SET_INT(L, "max_bytes", iso->max_bytes);
+    if (iso->max_instructions > 0)
+        SET_INT(L, "max_instructions", iso->max_instructions);
+    lua_pushboolean(L, iso->S == NULL);
+    lua_setfield(L, -2, "closed");
+    return 1;
+}
+
+static int iso_close(lua_State *L)
+{
+    LIsolate *iso = check_any(L);
+    if (iso->busy)
+        return luaL_error(L, "isolate busy: %s is running a call", push_name(L, 1));
+    iso_free(iso);
+    return 0;
+}
+
+/* The collector reaches an isolate only when nothing runs it (a running
+ * call keeps it on the stack), except when the host state itself closes
+ * mid-call; the state is then left to the process's end. */
+static int iso_gc(lua_State *L)
+{
+    LIsolate *iso = check_any(L);
+    if (!iso->busy)
+        iso_free(iso);
+    return 0;
+}
+
+static int iso_is_closed(lua_State *L)
+{
+    lua_pushboolean(L, check_any(L)->S == NULL);
+    return 1;
+}
+
+static int iso_tostring(lua_State *L)
+{
+    LIsolate *iso = check_any(L);
+    const char *name = push_name(L, 1);
+    if (iso->S == NULL)
+        lua_pushfstring(L, "lexrt.isolate(%s) (closed)", name);
+    else
+        lua_pushfstring(L, "lexrt.isolate(%s, %I-byte image, %I calls)", name, (lua_Integer)iso->image.nbytes,
+                        iso->calls);
+    return 1;
+}
+
+/* core.is_isolate(v) */
+static int l_is_isolate(lua_State *L)
+{
+    lua_pushboolean(L, test_isolate(L, 1) != NULL);
+    return 1;
+}
+
+const luaL_Reg lxb_isolate_methods[] = {
+    {"call", iso_call},
+    {"stats", iso_stats},
+    {"close", iso_close},
+    {"is_closed", iso_is_closed},
+    {NULL, NULL},
+};
+
+const luaL_Reg lxb_isolate_meta[] = {
+    {"__gc", iso_gc},
+    {"__close", iso_close},
+    {"__tostring", iso_tostring},
+    {NULL, NULL},
+};
+
+const luaL_Reg lxb_isolate_funcs[] = {
+    {"new_isolate", l_new_isolate},
+    {"is_isolate", l_is_isolate},
+    {NULL, NULL},
+};

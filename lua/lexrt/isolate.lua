@@ -1,0 +1,108 @@
+-- lexrt.isolate(opts): a request function in a Lua state of its own whose
+-- every allocation lives in the handler's request scope (see
+-- csrc/l_isolate.c). This front checks the options and reads the chunk;
+-- the state, its image and every call are C.
+local core = require("lexrt.core")
+local handler = require("lexrt.handler")
+
+local OPTIONS = {
+  source = true, file = true, handler = true, libs = true,
+  max_bytes = true, max_instructions = true, name = true,
+}
+-- The libraries an isolate may have; io, os, package and debug never.
+local LIBS = { string = true, table = true, math = true, utf8 = true, coroutine = true }
+local DEFAULT_LIBS = { "string", "table", "math", "utf8", "coroutine" }
+
+-- Blames the caller of lexrt.isolate: `level` is 3 from the constructor
+-- itself, 4 from a helper it calls.
+local function argerror(msg, level)
+  error(("bad argument #1 to 'isolate' (%s)"):format(msg), level or 3)
+end
+
+-- An integer, or a float with an integer value (max_instructions = 1e7).
+local function count(opts, key, least)
+  local v = opts[key]
+  if v == nil then
+    return nil
+  end
+  local n = type(v) == "number" and math.tointeger(v)
+  if not n or n < least then
+    argerror(("%s must be an integer >= %d, got %s"):format(key, least, tostring(v)), 4)
+  end
+  return n
+end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    argerror("cannot read file: " .. tostring(err), 4)
+  end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function libs_of(list)
+  if list == nil then
+    return DEFAULT_LIBS
+  end
+  if type(list) ~= "table" then
+    argerror("libs must be a list of library names, got " .. type(list), 4)
+  end
+  local out = {}
+  for i, name in ipairs(list) do
+    if not LIBS[name] then
+      argerror(("library '%s' is not allowed in an isolate (allowed: string, table, math, utf8, coroutine)")
+        :format(tostring(name)), 4)
+    end
+    out[i] = name
+  end
+  return out
+end
+
+return function(opts)
+  if type(opts) ~= "table" then
+    argerror("table expected, got " .. type(opts))
+  end
+  for k in pairs(opts) do
+    if not OPTIONS[k] then
+      argerror("unknown option '" .. tostring(k) .. "'")
+    end
+  end
+  local source, file, name = opts.source, opts.file, opts.name
+  if (source == nil) == (file == nil) then
+    argerror("exactly one of source and file expected")
+  end
+  if source ~= nil and type(source) ~= "string" then
+    argerror("source must be a string, got " .. type(source))
+  end
+  if file ~= nil and type(file) ~= "string" then
+    argerror("file must be a string, got " .. type(file))
+  end
+  if name ~= nil and type(name) ~= "string" then
+    argerror("name must be a string, got " .. type(name))
+  end
+  local chunkname
+  if file then
+    source = read_file(file)
+    chunkname = "@" .. file
+    name = name or file:match("([^/]+)%.lua$") or file
+  else
+    name = name or "isolate"
+    chunkname = "=" .. name
+  end
+  local h = opts.handler
+  if h == nil then
+    h = handler.new()
+  elseif not core.is_handler(h) then
+    argerror("handler must be a lexrt.handler, got " .. type(h))
+  elseif h:is_closed() then
+    error("handler is closed", 2)
+  end
+  local effects = core.handler_env(h).effects
+  local max_bytes = count(opts, "max_bytes", 0)
+  local max_instructions = count(opts, "max_instructions", 1)
+  -- Named so that C argument errors read "to 'isolate'".
+  local isolate = core.new_isolate
+  return isolate(h, effects, source, chunkname, libs_of(opts.libs), max_bytes, max_instructions, name)
+end
