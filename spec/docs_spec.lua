@@ -86,3 +86,150 @@ describe("the make targets' packages", function()
     end
   end)
 end)
+
+-- README.md's ```lua blocks, each with the heading it sits under.
+local function readme_blocks()
+  local f = assert(io.open("README.md", "r"))
+  local text = f:read("a")
+  f:close()
+  local blocks, heading = {}, nil
+  local in_block, lines = false, nil
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    if in_block then
+      if line == "```" then
+        blocks[#blocks + 1] = { heading = heading, code = table.concat(lines, "\n") .. "\n" }
+        in_block = false
+      else
+        lines[#lines + 1] = line
+      end
+    elseif line == "```lua" then
+      in_block, lines = true, {}
+    else
+      heading = line:match("^#+%s+(.*)") or heading
+    end
+  end
+  return blocks
+end
+
+local function block_under(heading)
+  for _, b in ipairs(readme_blocks()) do
+    if b.heading == heading then
+      return b.code
+    end
+  end
+  error("README.md has no lua block under '" .. heading .. "'")
+end
+
+-- The `--> ` comments of a chunk, in order: what its lines print.
+local function promised(code)
+  local out = {}
+  for line in code:gmatch("[^\n]+") do
+    local said = line:match("%-%->%s?(.*)$")
+    if said then
+      out[#out + 1] = said
+    end
+  end
+  return out
+end
+
+-- Tabs and runs of spaces are one space; `...` in a promise stands for
+-- any text.
+local function squash(s)
+  return (s:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
+end
+
+local MAGIC = "[%^%$%(%)%%%.%[%]%*%+%-%?]"
+
+local function fits(promise, line)
+  local p, parts, from = squash(promise), {}, 1
+  repeat
+    local i, j = p:find("...", from, true)
+    parts[#parts + 1] = p:sub(from, (i or 0) - 1):gsub(MAGIC, "%%%0")
+    from = (j or #p) + 1
+  until not i
+  return squash(line):find("^" .. table.concat(parts, ".-") .. "$") ~= nil
+end
+
+-- Runs a chunk in a child lua5.4 that loads this checkout's lexrt (or an
+-- installed one, when the checkout has no build), with page recycling
+-- on, as a user's would be. Returns its output lines, and when it fails,
+-- a last line "error: <message>" as the tour's comments write it.
+local function run_chunk(path)
+  local out, err = os.tmpname(), os.tmpname()
+  local _, _, code = os.execute(("env -u LD_PRELOAD -u LEXRT_NO_RECYCLE"
+    .. " LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 %s >%s 2>%s </dev/null")
+    :format(path, out, err))
+  local lines = {}
+  for line in io.lines(out) do
+    lines[#lines + 1] = line
+  end
+  local f = assert(io.open(err, "r"))
+  local stderr = f:read("a")
+  f:close()
+  os.remove(out)
+  os.remove(err)
+  if code ~= 0 then
+    lines[#lines + 1] = "error: " .. (stderr:match("^lua5%.4: ([^\n]*)") or stderr)
+  end
+  return lines, code
+end
+
+local function run_code(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local lines, status = run_chunk(path)
+  os.remove(path)
+  return lines, status
+end
+
+describe("README's tour", function()
+  local tour = block_under("A short tour")
+
+  it("is examples/arena_tour.lua, line for line", function()
+    local f = assert(io.open("examples/arena_tour.lua", "r"))
+    local file = f:read("a")
+    f:close()
+    -- The file's opening comment says how to run it; the rest is the tour.
+    assert.are.equal(tour, file:sub((assert(file:find("local lexrt", 1, true)))))
+  end)
+
+  it("prints exactly what its --> comments say, line by line", function()
+    local lines, status = run_chunk("examples/arena_tour.lua")
+    assert.are.equal(0, status, table.concat(lines, "\n"))
+    local want = promised(tour)
+    assert.is_true(#want > 0)
+    assert.are.equal(#want, #lines, "printed:\n" .. table.concat(lines, "\n"))
+    for k, promise in ipairs(want) do
+      assert.is_true(fits(promise, lines[k]),
+        ("line %d: README says %q, the tour prints %q"):format(k, promise, lines[k]))
+    end
+  end)
+end)
+
+describe("README's handler example", function()
+  it("prints what its --> comments say, in that order", function()
+    local code = block_under("Handlers, scopes and policies")
+    local lines = run_code(code)
+    local want = promised(code)
+    assert.is_true(#want > 0)
+    local k = 1
+    for _, line in ipairs(lines) do
+      if want[k] and fits(want[k], line) then
+        k = k + 1
+      end
+    end
+    assert.is_true(k > #want, ("README's %q is not printed; the example printed:\n%s")
+      :format(tostring(want[k]), table.concat(lines, "\n")))
+  end)
+end)
+
+describe("the promise matcher", function()
+  it("treats tabs as spaces and ... as any text", function()
+    assert.is_true(fits("false  bad argument #2 to ... (stale)", "false\tbad argument #2 to 'read' (stale)"))
+    assert.is_true(fits("lexrt.arena(1 pages, 48 bytes)", "lexrt.arena(1 pages, 48 bytes)"))
+    assert.is_false(fits("lexrt.arena(1 pages, 54 bytes)", "lexrt.arena(1 pages, 48 bytes)"))
+    assert.is_false(fits("2  0", "2\t0\t1"))
+  end)
+end)
