@@ -40,10 +40,15 @@ test:
 	$(BUILD)
 	@sh scripts/busted.sh
 
-# The specs against the module luarocks installed (after `make install`).
+# The specs against the module luarocks installed (after `make install` or
+# `make install-local`): luarocks' trees come first on Lua 5.4's paths.
+# The _5_4 variables, so that Lua 5.1 programs (busted's launcher) are
+# left alone.
 test-installed:
 	$(DEPS) test-installed
-	@sh scripts/busted.sh --run=installed
+	@LUA_PATH_5_4="$$($(LUAROCKS) path --lr-path);$${LUA_PATH_5_4:-;}" \
+	 LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);$${LUA_CPATH_5_4:-;}" \
+	 sh scripts/busted.sh --run=installed
 
 # The default experiment: every built-in workload under every mode.
 run:
@@ -78,6 +83,10 @@ install:
 install-local:
 	$(DEPS) install
 	$(LUAROCKS) make --local --deps-mode=none
+	@echo "installed under ~/.luarocks; for lua5.4 to find it (README.md, Installing):"
+	@echo '  export LUA_PATH_5_4="$$($(LUAROCKS) path --lr-path);;"'
+	@echo '  export LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);;"'
+	@echo '  export PATH="$$HOME/.luarocks/bin:$$PATH"'
 
 clean:
 	rm -rf build

@@ -54,7 +54,8 @@ needs_rt=0
 for target in "$@"; do
     case $target in
     build) wanted="$wanted $BUILD" ;;
-    test | test-installed) wanted="$wanted $TEST" ;;
+    test) wanted="$wanted $TEST" ;;
+    test-installed) wanted="$wanted $TEST luarocks" ;;
     run) wanted="$wanted $RUN" ;;
     install | install-local) wanted="$wanted $INSTALL" ;;
     bench) wanted="$wanted $BENCH" ;;

@@ -77,13 +77,19 @@ describe("the make targets' packages", function()
   end)
 
   it("are installed by each make target for that target alone", function()
-    for _, target in ipairs({ "test", "run", "bench", "check", "fuzz", "install", "install-local" }) do
+    for _, target in ipairs({ "test", "test-installed", "run", "bench", "check", "fuzz", "install", "install-local" }) do
       local code, out = sh("make -n " .. target)
       assert.are.equal(0, code, out)
       local first = out:match("^[^\n]*")
       local want = target == "install-local" and "install" or target
       assert.are.equal("sh scripts/deps.sh " .. want, first, "make " .. target)
     end
+  end)
+
+  it("include a per-user install that needs no root", function()
+    local code, out = sh("make -n install-local")
+    assert.are.equal(0, code, out)
+    assert.matches("luarocks --lua-version=5.4 make --local --deps-mode=none", out, 1, true)
   end)
 end)
 
