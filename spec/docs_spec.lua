@@ -239,3 +239,82 @@ describe("the promise matcher", function()
     assert.is_false(fits("2  0", "2\t0\t1"))
   end)
 end)
+
+-- docs/API.md, the user's reference: its lists of fields, kinds and
+-- methods are checked against the objects themselves.
+describe("docs/API.md", function()
+  local lexrt = require("lexrt")
+  local f = assert(io.open("docs/API.md", "r"))
+  local api = f:read("a")
+  f:close()
+
+  -- The text of the section under `heading`, up to the next heading.
+  local function section(heading)
+    local start = api:find("\n" .. heading .. "\n", 1, true)
+    assert(start, "docs/API.md has no section " .. heading)
+    local body = api:sub(start + #heading + 2)
+    return body:sub(1, (body:find("\n#") or #body + 1) - 1)
+  end
+
+  -- The first-column names of a section's table: | `name` | ... |
+  local function table_names(heading)
+    local names = {}
+    for name in section(heading):gmatch("\n| `([%w_]+)` |") do
+      names[name] = true
+    end
+    return names
+  end
+
+  local function keys(t)
+    local out = {}
+    for k in pairs(t) do
+      out[k] = true
+    end
+    return out
+  end
+
+  it("documents every field of an arena's stats(), and no other", function()
+    local a <close> = lexrt.arena({ max_bytes = 1 << 20 })
+    a:put("x")
+    assert.are.same(keys(a:stats()), table_names("### Arena statistics"))
+  end)
+
+  it("documents every field of a handler's stats(), and no other", function()
+    local h <close> = lexrt.handler()
+    h:with_scope(function(a)
+      a:put("x")
+    end)
+    assert.are.same(keys(h:stats()), table_names("### Handler statistics"))
+  end)
+
+  it("lists exactly the effect kinds a policy knows", function()
+    local kinds = lexrt.policy.KINDS or lexrt.policy.kinds()
+    local listed = section("### Grants"):match("```\n(.-)\n```")
+    assert.are.equal(table.concat(kinds, " "), listed)
+  end)
+
+  it("names only methods the objects have", function()
+    local a <close> = lexrt.arena()
+    local h <close> = lexrt.handler()
+    local p = lexrt.policy({})
+    local objects = { a = a, h = h, p = p }
+    local seen = 0
+    for var, name in api:gmatch("`(%a):([%a_]+)%(") do
+      local obj = objects[var]
+      if obj then
+        assert.are.equal("function", type(obj[name]), ("%s:%s"):format(var, name))
+        seen = seen + 1
+      end
+    end
+    assert.is_true(seen > 20)
+  end)
+
+  it("gives the default pool bound the handler really has", function()
+    for _, ps in ipairs({ 4096, 65536, 16 * 1024 * 1024 }) do
+      local h <close> = lexrt.handler({ page_size = ps })
+      local want = require("lexrt.core").RECYCLING and (16 * 1024 * 1024) // ps or 0
+      assert.are.equal(want, h:stats().pool_pages)
+    end
+    assert.matches("`16777216 // page_size`", api, 1, true)
+  end)
+end)
