@@ -90,6 +90,8 @@ local function parser()
     :argname("<n>")
   p:option("--gc", "Lua collector mode for every run."):choices({ "incremental", "generational" })
     :default("incremental")
+  p:flag("--progress", "Draw the progress bar on stderr from the first request, even when stderr is not "
+    .. "a terminal (by default it appears only on a terminal, once a run has taken a second).")
   return p
 end
 
@@ -177,10 +179,24 @@ local function stderr_is_terminal()
   return os.execute("[ -t 2 ]") == true
 end
 
--- A progress bar on stderr, drawn only once the run has taken a second,
--- and only when stderr is a terminal; nil otherwise.
-local function progress_bar(nruns)
-  if not stderr_is_terminal() then
+-- Seconds of CPU time a run takes before the bar appears on its own.
+M.PROGRESS_DELAY = 1
+
+-- Whether the bar is drawn now: always when --progress forces it;
+-- otherwise only on a terminal, and only once the run has taken
+-- PROGRESS_DELAY seconds, so that short runs print nothing extra.
+-- Pure, so the threshold can be tested without racing the clock.
+function M.progress_due(elapsed, is_terminal, forced)
+  if forced then
+    return true
+  end
+  return is_terminal and elapsed >= M.PROGRESS_DELAY
+end
+
+-- A progress bar on stderr, or nil when it can never be drawn.
+local function progress_bar(nruns, forced)
+  local terminal = stderr_is_terminal()
+  if not (forced or terminal) then
     return nil
   end
   local started, shown, last, run = os.clock(), false, -1, 0
@@ -189,7 +205,7 @@ local function progress_bar(nruns)
     run, last = run + 1, -1
   end
   function bar.draw(done, total, label)
-    if not shown and os.clock() - started < 1 then
+    if not shown and not M.progress_due(os.clock() - started, terminal, forced) then
       return
     end
     local pct = done * 100 // total
@@ -226,7 +242,7 @@ local function run(argv)
     usage_error("%s", args)
   end
   local runs = M.plan(args)
-  local bar = progress_bar(#runs)
+  local bar = progress_bar(#runs, args.progress)
   local results = {}
   local done, err = pcall(function()
     for k, o in ipairs(runs) do
