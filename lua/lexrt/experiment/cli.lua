@@ -29,22 +29,8 @@ local function usage_error(fmt, ...)
   error(setmetatable({ usage = fmt:format(...) }, Usage), 0)
 end
 
-local UNITS = { [""] = 1, k = 1024, m = 1024 * 1024 }
-
--- "4096", "4k", "64KiB", "64kb", "1M", "1MiB": binary units throughout,
--- since page sizes are powers of two.
-function M.parse_size(text)
-  local digits, unit = text:match("^%s*(%d+)%s*([kKmM]?)[iI]?[bB]?%s*$")
-  local n = digits and math.tointeger(tonumber(digits))
-  if not n then
-    return nil, ("'%s' is not a size (examples: 4096, 4k, 64KiB, 1M)"):format(text)
-  end
-  n = n * UNITS[unit:lower()]
-  if n < 4096 or n > 16 * 1024 * 1024 or n & (n - 1) ~= 0 then
-    return nil, ("page size '%s' must be a power of two from 4 KiB to 16 MiB"):format(text)
-  end
-  return n
-end
+-- The page-size parser the Lua API uses too, so both read "64k" alike.
+M.parse_size = experiment.parse_size
 
 local function split(text)
   local out = {}
@@ -120,7 +106,8 @@ local function workloads_of(text)
   return resolved
 end
 
--- Turns parsed arguments into a plan: a list of experiment options.
+-- Turns parsed arguments into a plan: a list of runs, each
+-- { sweep = boolean, options = the options for experiment.run or .sweep }.
 function M.plan(args)
   local modes = split(args.modes)
   if #modes == 0 then
@@ -160,16 +147,19 @@ function M.plan(args)
 
   local runs = {}
   for _, w in ipairs(workloads_of(args.workload)) do
+    local sweep = sizes ~= nil and #sizes > 1
     runs[#runs + 1] = {
-      workload = w,
-      requests = requests or w.requests or M.DEFAULT_REQUESTS[w.name] or experiment.DEFAULT_REQUESTS,
-      modes = modes,
-      page_sizes = sizes,
-      sweep = sizes ~= nil and #sizes > 1,
-      page_size = sizes and sizes[1] or nil,
-      seed = seed,
-      warmup = warmup,
-      gc = args.gc,
+      sweep = sweep,
+      options = {
+        workload = w,
+        requests = requests or w.requests or M.DEFAULT_REQUESTS[w.name] or experiment.DEFAULT_REQUESTS,
+        modes = modes,
+        page_sizes = sweep and sizes or nil,
+        page_size = (not sweep and sizes) and sizes[1] or nil,
+        seed = seed,
+        warmup = warmup,
+        gc = args.gc,
+      },
     }
   end
   return runs
@@ -245,12 +235,12 @@ local function run(argv)
   local bar = progress_bar(#runs, args.progress)
   local results = {}
   local done, err = pcall(function()
-    for k, o in ipairs(runs) do
+    for k, r in ipairs(runs) do
       if bar then
         bar.next_run()
-        o.progress = bar.draw
+        r.options.progress = bar.draw
       end
-      results[k] = o.sweep and experiment.sweep(o) or experiment.run(o)
+      results[k] = r.sweep and experiment.sweep(r.options) or experiment.run(r.options)
     end
   end)
   if bar then
