@@ -26,6 +26,18 @@ local function run(args, prefix)
   return code, slurp(out), slurp(err)
 end
 
+-- Writes a workload file and returns its path (a .lua name, so that
+-- --workload reads it as a file).
+local function write_workload(text)
+  local base = os.tmpname() -- tmpname creates the file; keep only the .lua one
+  os.remove(base)
+  local path = base .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 local function lines(text)
   local out = {}
   for line in text:gmatch("[^\n]+") do
@@ -260,17 +272,110 @@ describe("lexrt-experiment", function()
     { "--seed 1.5", "%-%-seed" },
     { "--frobnicate", "unknown option" },
     { "--svg x.svg --page-sizes 64k", "at least two sizes" },
+    { "-n -5", "%-%-requests must be a positive integer, got '%-5'" },
+    { "--requests -5", "%-%-requests must be a positive integer, got '%-5'" },
+    { "--warmup -1", "%-%-warmup must be a non%-negative integer, got '%-1'" },
+    { "-p -4k", "'%-4k' is not a size" },
+    { "--svg /nonexistent/x.svg", "%-%-svg: cannot write /nonexistent/x%.svg: No such file or directory" },
+    { "--svg /", "%-%-svg: cannot write /: Is a directory" },
   }
   for _, case in ipairs(BAD) do
-    it("rejects '" .. case[1] .. "' with a one-line message and a non-zero exit", function()
+    it("rejects '" .. case[1] .. "' with a one-line message and exit status 2", function()
       local code, out, err = run(case[1])
-      assert.are_not.equal(0, code)
+      assert.are.equal(2, code)
       assert.are.equal("", out)
       assert.matches("^lexrt%-experiment: [^\n]*\n$", err)
       assert.matches(case[2], err)
       assert.is_nil(err:find("traceback", 1, true))
     end)
   end
+
+  it("takes a negative seed given as a separate argument", function()
+    local code, out = run("-s -3 -w json -n 1 -m gc -f csv")
+    assert.are.equal(0, code)
+    assert.matches("\njson,gc,,1,0,%-3,", out)
+  end)
+
+  it("checks that the --svg file can be written before it runs anything", function()
+    local marker = os.tmpname()
+    os.remove(marker)
+    local path = write_workload(([[
+      return { name = "marks", handler = function(ctx) return ctx:str("x") end,
+        generate = function() io.open(%q, "w"):close() return {} end }
+    ]]):format(marker))
+    local code, out, err = run(("-w %s -n 1 -p 4k,8k --svg /nonexistent/x.svg"):format(path))
+    os.remove(path)
+    assert.are.equal(2, code)
+    assert.are.equal("", out)
+    assert.matches("^lexrt%-experiment: %-%-svg: cannot write [^\n]*\n$", err)
+    assert.is_nil(io.open(marker, "r"), "the run started before the --svg check")
+  end)
+
+  it("leaves the --svg file as it was when the run fails", function()
+    local path = write_workload('return { name = "broken", handler = function() error("no database") end }')
+    local old, new = os.tmpname(), os.tmpname()
+    os.remove(new)
+    local f = assert(io.open(old, "w"))
+    f:write("an older plot")
+    f:close()
+    for _, svg in ipairs({ old, new }) do
+      local code = run(("-w %s -n 1 -p 4k,8k --svg %s"):format(path, svg))
+      assert.are.equal(1, code)
+    end
+    os.remove(path)
+    assert.are.equal("an older plot", slurp(old))
+    assert.is_nil(io.open(new, "r"), "the --svg check left a file behind")
+  end)
+
+  it("names the workload and the request when a workload's generate fails", function()
+    local path = write_workload([[
+      return { name = "gen-broken", handler = function(ctx) return ctx:str("x") end,
+        generate = function(_, i) if i == 2 then error("no rows") end return {} end }
+    ]])
+    local code, out, err = run("-w " .. path .. " -n 3")
+    os.remove(path)
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.matches("^lexrt%-experiment: workload gen%-broken, generate, request 2: [^\n]*no rows\n$", err)
+  end)
+
+  it("names, in --help, a sample workload file that exists and runs", function()
+    local _, help = run("--help")
+    local sample = help:match("Copy the sample[^\n]*\n%s*(%S+)\n$")
+    assert.is_string(sample, "no sample path at the end of --help")
+    assert.is_truthy(io.open(sample, "r"), sample .. " does not exist")
+    local code, out = run("-w " .. sample .. " -n 2 -m gc")
+    assert.are.equal(0, code)
+    assert.matches("csv%-export: 2 requests", out)
+  end)
+
+  local has_luarocks = os.execute("command -v luarocks >/dev/null 2>&1")
+  local it_luarocks = has_luarocks and it or pending
+  it_luarocks("names, in --help of a copy luarocks installed, a sample workload file that exists", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local sh = table.concat({
+      "set -e",
+      "mkdir -p %s/src",
+      "cp -R csrc lua bin examples lex-runtime-*.rockspec %s/src",
+      "cd %s/src",
+      "luarocks --lua-version=5.4 make --deps-mode=none --tree %s/tree >/dev/null 2>&1",
+      'eval "$(luarocks --lua-version=5.4 path --tree %s/tree)"',
+      "cd /",
+      "%s/tree/bin/lexrt-experiment --help",
+    }, "\n"):gsub("%%s", dir)
+    local p = assert(io.popen("env -u LD_PRELOAD sh -c '" .. sh .. "' 2>&1"))
+    local help = p:read("a")
+    local ok = p:close()
+    local sample = help:match("Copy the sample[^\n]*\n%s*(%S+)\n$")
+    local found = sample and io.open(sample, "r")
+    if found then found:close() end
+    os.execute("rm -rf " .. dir)
+    assert.is_true(ok, help)
+    assert.is_string(sample, "no sample path at the end of --help:\n" .. help)
+    assert.are.equal(dir .. "/tree/", sample:sub(1, #dir + 6))
+    assert.is_truthy(found, sample .. " was not installed")
+  end)
 
   it("reports a workload that fails at run time in one line", function()
     local base = os.tmpname() -- tmpname creates the file; keep only the .lua one

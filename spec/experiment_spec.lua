@@ -201,6 +201,28 @@ describe("lexrt.experiment.run", function()
     collectgarbage("collect") -- the collector runs again after a failed run
   end)
 
+  it("names the workload and the request when generate raises or returns nil", function()
+    local function gen_failing(at, how)
+      return {
+        name = "gen",
+        handler = function(ctx) return ctx:str("ok") end,
+        generate = function(_, i)
+          if i == at then
+            if how == "raise" then error("no rows for " .. i) end
+            return nil
+          end
+          return { i = i }
+        end,
+      }
+    end
+    local ok, err = pcall(experiment.run, { workload = gen_failing(3, "raise"), requests = 4, modes = { "gc" } })
+    assert.is_false(ok)
+    assert.matches("^workload gen, generate, request 3: .*no rows for 3$", err)
+    ok, err = pcall(experiment.run, { workload = gen_failing(2, "nil"), requests = 4, modes = { "gc" } })
+    assert.is_false(ok)
+    assert.are.equal("workload gen, generate, request 2: returned nil", err)
+  end)
+
   it("refuses a handler that returns something other than a ref", function()
     local w = { handler = function()
       return {}

@@ -112,9 +112,12 @@ function M.generate(workload, n, seed)
   local gen = workload.generate or default_generate
   local reqs = {}
   for i = 1, n do
-    local req = gen(Rng.new(seed, i), i)
+    local ok, req = pcall(gen, Rng.new(seed, i), i)
+    if not ok then
+      fail("workload %s, generate, request %d: %s", workload.name, i, tostring(req))
+    end
     if req == nil then
-      fail("workload %s: generate returned nil for request %d", workload.name, i)
+      fail("workload %s, generate, request %d: returned nil", workload.name, i)
     end
     reqs[i] = req
   end

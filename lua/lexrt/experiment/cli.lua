@@ -46,20 +46,77 @@ end
 local function positive(text, name, allow_zero)
   local n = math.tointeger(tonumber(text))
   if not n or n < (allow_zero and 0 or 1) then
-    usage_error("%s: expected a %s integer, got '%s'", name, allow_zero and "non-negative" or "positive", text)
+    usage_error("%s must be a %s integer, got '%s'", name, allow_zero and "non-negative" or "positive", text)
   end
   return n
+end
+
+-- The options whose value may be a negative number, by every name.
+local NUMERIC = {
+  ["-n"] = "--requests", ["--requests"] = "--requests", ["--warmup"] = "--warmup",
+  ["-s"] = "--seed", ["--seed"] = "--seed", ["-p"] = "--page-sizes", ["--page-sizes"] = "--page-sizes",
+}
+
+-- argparse reads the "-5" of "-n -5" as an option of its own and says
+-- "unknown option '-5'". Join such a value to its option ("--requests=-5"),
+-- so that the option's own check says what is wrong with it.
+local function join_negative_values(argv)
+  local out, i = {}, 1
+  while i <= #argv do
+    local long, value = NUMERIC[argv[i]], argv[i + 1]
+    if long and value and value:match("^%-[%d.]") then
+      out[#out + 1] = long .. "=" .. value
+      i = i + 2
+    else
+      out[#out + 1] = argv[i]
+      i = i + 1
+    end
+  end
+  return out
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then
+    f:close()
+  end
+  return f ~= nil
+end
+
+-- The sample workload file, wherever this copy of the tool lives: installed
+-- by luarocks beside this module (the rockspec installs it as the module
+-- lexrt.experiment.example_workload), or in a checkout's examples/.
+-- nil when neither is there.
+function M.example_workload()
+  local here = debug.getinfo(1, "S").source:match("^@(.*)$") or ""
+  local dir = here:match("^(.*)/[^/]*$") or "."
+  local candidates = { dir .. "/example_workload.lua" }
+  local root = here:match("^(.-)lua/lexrt/experiment/cli%.lua$")
+  if root then
+    candidates[2] = (root .. "examples/workload_custom.lua"):gsub("/[^/]+/%.%./", "/")
+  end
+  for _, path in ipairs(candidates) do
+    if exists(path) then
+      return path
+    end
+  end
+  return nil
 end
 
 local function parser()
   local p = argparse(PROG, "Measure request memory strategies: the same workloads run with Lua's collector (gc), "
     .. "in a lexrt handler's pooled request-scope arenas (arena), and in a fresh arena per request (arena-nopool).")
   p:help_max_width(80)
+  -- argparse wraps the epilog at 80 columns, between words: the sample's
+  -- path stands alone on its line so that it is never split.
+  local example = M.example_workload()
   p:epilog("Examples:\n"
-    .. "  lexrt-experiment                                   every workload and mode, one table\n"
+    .. "  lexrt-experiment                       every workload and mode, one table\n"
     .. "  lexrt-experiment -w json -n 5000 --format csv\n"
     .. "  lexrt-experiment -w bulk --page-sizes 4k,16k,64k,256k,1M --svg sweep.svg\n"
-    .. "  lexrt-experiment -w examples/workload_custom.lua")
+    .. "  lexrt-experiment -w my_workload.lua   a workload of your own\n"
+    .. (example and ("\nA workload is a Lua file. Copy the sample, a CSV export, to start one:\n"
+      .. "  " .. example) or ""))
   p:option("-w --workload", "json, template, bulk, all, a comma list of these, or a workload file (.lua).", "all")
     :argname("<name|file>")
   p:option("-n --requests", "Requests per mode (default: per workload, json 3000, template 1000, bulk 80).")
@@ -226,12 +283,35 @@ local function write_file(path, text)
   f:close()
 end
 
+-- Whether `path` can be written, tried before a run that may take
+-- minutes. The file is opened for appending, so an existing one is left
+-- as it was, and one this check creates is removed again.
+local function check_writable(path)
+  local _, _, code = os.rename(path, path) -- a no-op that tells whether it exists
+  local existed = code ~= 2 -- ENOENT
+  local f, err = io.open(path, "a")
+  if not f then
+    return nil, err
+  end
+  f:close()
+  if not existed then
+    os.remove(path)
+  end
+  return true
+end
+
 local function run(argv)
-  local ok, args = parser():pparse(argv)
+  local ok, args = parser():pparse(join_negative_values(argv))
   if not ok then
     usage_error("%s", args)
   end
   local runs = M.plan(args)
+  if args.svg then
+    local writable, err = check_writable(args.svg)
+    if not writable then
+      usage_error("--svg: cannot write %s", err)
+    end
+  end
   local bar = progress_bar(#runs, args.progress)
   local results = {}
   local done, err = pcall(function()
