@@ -62,6 +62,8 @@ bench:
 	$(BUILD)
 	@$(LUA_ENV) $(LUA) bench/lua_bench.lua
 	@echo
+	@$(LUA_ENV) $(LUA) bench/isolate_bench.lua
+	@echo
 	@$(MAKE) --no-print-directory -C bench run
 
 # Sanitizers, valgrind, C unit tests, static analysis and the fuzzer.

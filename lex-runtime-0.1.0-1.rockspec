@@ -35,6 +35,7 @@ build = {
     ["lexrt.policy"] = "lua/lexrt/policy.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",
+    ["lexrt.experiment.bundle"] = "lua/lexrt/experiment/bundle.lua",
     ["lexrt.experiment.cli"] = "lua/lexrt/experiment/cli.lua",
     ["lexrt.experiment.ctx"] = "lua/lexrt/experiment/ctx.lua",
     ["lexrt.experiment.measure"] = "lua/lexrt/experiment/measure.lua",

@@ -74,6 +74,7 @@ typedef struct LIsolate {
     int stopped; /* this call passed max_instructions */
     lua_Integer calls, errors, instruction_stops, memory_stops, restores;
     size_t last_call_bytes, peak_call_bytes;
+    size_t last_call_pages, last_call_capacity, last_call_wasted;
 } LIsolate;
 
 static const char iso_tag = 'I';
@@ -616,7 +617,14 @@ static int iso_call(lua_State *L)
     st = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
 
     /* Whatever happened, the state goes back to its image first. */
-    iso->last_call_bytes = lx_arena_bytes(a);
+    {
+        lx_stats s;
+        lx_arena_stats(a, &s);
+        iso->last_call_bytes = s.bytes_allocated;
+        iso->last_call_pages = s.page_count;
+        iso->last_call_capacity = s.capacity;
+        iso->last_call_wasted = s.wasted;
+    }
     if (iso->last_call_bytes > iso->peak_call_bytes)
         iso->peak_call_bytes = iso->last_call_bytes;
     iso->cur = NULL;
@@ -649,13 +657,16 @@ static int iso_call(lua_State *L)
 static int iso_stats(lua_State *L)
 {
     LIsolate *iso = check_any(L);
-    lua_createtable(L, 0, 13);
+    lua_createtable(L, 0, 16);
     SET_INT(L, "calls", iso->calls);
     SET_INT(L, "errors", iso->errors);
     SET_INT(L, "image_bytes", iso->image.nbytes);
     SET_INT(L, "image_pages", iso->image.mark.npages + iso->image.mark.nchunks);
     SET_INT(L, "last_call_bytes", iso->last_call_bytes);
     SET_INT(L, "peak_call_bytes", iso->peak_call_bytes);
+    SET_INT(L, "last_call_pages", iso->last_call_pages);
+    SET_INT(L, "last_call_capacity", iso->last_call_capacity);
+    SET_INT(L, "last_call_wasted", iso->last_call_wasted);
     SET_INT(L, "restores", iso->restores);
     SET_INT(L, "instruction_stops", iso->instruction_stops);
     SET_INT(L, "memory_stops", iso->memory_stops);

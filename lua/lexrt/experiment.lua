@@ -10,6 +10,10 @@ Modes:
                 handler's pool and the next request reuses them
   arena-nopool  a fresh lexrt.arena per request, closed at its end; every
                 page comes from the system and goes back
+  isolate       the workload's own code in a lexrt.isolate with a gc ctx:
+                every Lua object a request makes is bump-allocated in its
+                request scope's arena, no collector runs inside, and the
+                response body is copied out
 
 A workload is a table { name, handler = function(ctx, req) -> ref,
 generate = function(rng, i) -> req (optional), requests = N (optional
@@ -30,6 +34,7 @@ inflate the timed pass's resident memory.
 ]]
 
 local Rng = require("lexrt.experiment.rng")
+local bundle = require("lexrt.experiment.bundle")
 local measure = require("lexrt.experiment.measure")
 local modes = require("lexrt.experiment.modes")
 
@@ -85,6 +90,7 @@ function M.load_workload(path)
   end
   checked(w, path)
   w.name = w.name or path:match("([^/]+)%.lua$") or path
+  bundle.remember(w, path) -- isolate mode carries the file's code into the isolate
   return w
 end
 
@@ -131,7 +137,7 @@ end
 -- Runs requests 1..n and, given `times`, stores each one's CPU time.
 -- Returns the heap peak (KiB) seen at the end of a handler.
 local function timed_pass(d, w, mode, reqs, n, times, tick)
-  local clock, count, handler = measure.clock, collectgarbage, w.handler
+  local clock, count, handler = measure.clock, collectgarbage, d.handler or w.handler
   local peak = count("count")
   for i = 1, n do
     local t0 = clock()
@@ -161,7 +167,7 @@ end
 local CENSUS_SLACK_KIB = 16 * 1024
 
 local function census_pass(d, w, mode, reqs, n, keep_bodies, tick)
-  local count, handler = collectgarbage, w.handler
+  local count, handler = collectgarbage, d.handler or w.handler
   local c = { kib = {}, bytes = {}, wasted = {}, pages = {}, chunks = {}, capacity = {}, response = 0 }
   local bodies = keep_bodies and {} or nil
   count("collect")
@@ -216,7 +222,7 @@ local POOL_KEYS = { "pages_from_system", "pages_reused", "chunks_from_system", "
 local function run_mode(w, reqs, mode, page_size, o, tick)
   local n, warmup = #reqs, o.warmup
   local prev_gc = collectgarbage(o.gc)
-  local d = modes.open(mode, page_size)
+  local d = modes.open(mode, page_size, w)
   local ok, row = pcall(function()
     local row = { mode = mode, page_size = mode ~= "gc" and page_size or nil, requests = n, warmup = warmup }
     collectgarbage("collect")
@@ -364,7 +370,7 @@ local function modes_of(o)
     return nil, err
   end
   for _, m in ipairs(list) do
-    if m ~= "gc" and m ~= "arena" and m ~= "arena-nopool" then
+    if not modes.known(m) then
       return nil, ("unknown mode '%s' (expected %s)"):format(tostring(m), table.concat(M.MODES, ", "))
     end
   end

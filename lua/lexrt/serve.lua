@@ -1,7 +1,7 @@
 -- lexrt.serve(handler, requests, fn [, opts]): the stand-in for Lex's serve
 -- loop. Every request runs inside its own request scope, and the scope is
 -- exited whatever fn does, exactly as the runtime layer brackets a Lex
--- handler.
+-- handler. fn may be a lexrt.isolate: each request r runs as iso:call(r).
 --
 -- The summary's counts are exact however long the stream; what it keeps
 -- is bounded by the caller: `results` (one slot per request) only when
@@ -43,6 +43,16 @@ local function is_handler(h)
     return h.enter_request_scope, h.exit_request_scope
   end)
   return ok and callable(enter) and callable(exit)
+end
+
+-- A lexrt.isolate, told apart by the C module when it is there (serve
+-- itself needs no binding).
+local function is_isolate(v)
+  if type(v) ~= "userdata" then
+    return false
+  end
+  local ok, core = pcall(require, "lexrt.core")
+  return ok and type(core) == "table" and core.is_isolate ~= nil and core.is_isolate(v)
 end
 
 local function shown(v)
@@ -91,8 +101,13 @@ return function(h, requests, fn, opts)
   if rt ~= "table" and rt ~= "function" then
     argerror(2, "table or iterator function expected, got " .. rt)
   end
-  if type(fn) ~= "function" then
-    argerror(3, "function expected, got " .. type(fn))
+  if is_isolate(fn) then
+    local iso = fn
+    fn = function(r)
+      return iso:call(r)
+    end
+  elseif type(fn) ~= "function" then
+    argerror(3, "function or lexrt.isolate expected, got " .. type(fn))
   end
   local keep, max_errors = read_options(opts)
   if keep == nil then

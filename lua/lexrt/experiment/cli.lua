@@ -121,7 +121,8 @@ local function parser()
     :argname("<name|file>")
   p:option("-n --requests", "Requests per mode (default: per workload, json 3000, template 1000, bulk 80).")
     :argname("<n>")
-  p:option("-m --modes", "Comma list of modes: gc, arena, arena-nopool.", "gc,arena,arena-nopool")
+  p:option("-m --modes", "Comma list of modes: " .. table.concat(experiment.MODES, ", ") .. ".",
+    table.concat(experiment.MODES, ","))
     :argname("<list>")
   p:option("-p --page-sizes", "Comma list of arena page sizes (4096, 4k, 64KiB, 1M). Two or more run a sweep.")
     :argname("<list>")
@@ -170,9 +171,13 @@ function M.plan(args)
   if #modes == 0 then
     usage_error("--modes: nothing to run")
   end
+  local known = {}
+  for _, m in ipairs(experiment.MODES) do
+    known[m] = true
+  end
   for _, m in ipairs(modes) do
-    if m ~= "gc" and m ~= "arena" and m ~= "arena-nopool" then
-      usage_error("--modes: unknown mode '%s' (expected gc, arena, arena-nopool)", m)
+    if not known[m] then
+      usage_error("--modes: unknown mode '%s' (expected %s)", m, table.concat(experiment.MODES, ", "))
     end
   end
   local sizes

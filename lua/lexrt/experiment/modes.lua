@@ -3,14 +3,27 @@ One driver per memory mode. The runner only ever calls, per request,
   d:start() -> ctx    before the handler (enter a scope / make an arena)
   d:finish()          after it (exit the scope / close the arena)
 and, outside the timed pass, d:stats() (this request's sizes, between the
-two) and d:pool() (page counters, or nil), then d:close() once.
+two) and d:pool() (page counters, or nil), then d:close() once. A driver
+with a `handler` field runs requests itself (isolate mode): the runner
+calls d.handler(ctx, req) instead of the workload's handler.
 ]]
 
 local Ctx = require("lexrt.experiment.ctx")
+local bundle = require("lexrt.experiment.bundle")
 
 local M = {}
 
-M.NAMES = { "gc", "arena", "arena-nopool" }
+M.NAMES = { "gc", "arena", "arena-nopool", "isolate" }
+
+-- Whether `name` is one of NAMES.
+function M.known(name)
+  for _, n in ipairs(M.NAMES) do
+    if n == name then
+      return true
+    end
+  end
+  return false
+end
 
 -- The C module is loaded only when an arena mode runs, so gc mode works
 -- (and the specs of this file can run) before the binding is built.
@@ -106,7 +119,60 @@ end
 
 function Fresh:close() end
 
-function M.open(mode, page_size)
+---------------------------------------------------------------- isolate
+-- The workload's own code in a lexrt.isolate (see bundle.lua): every Lua
+-- object a request makes is bump-allocated in its request scope's arena
+-- and dropped with the scope; no collector runs inside. The request is
+-- copied in and the response body copied out, into a gc ctx's string.
+local Isolated = {}
+Isolated.__index = Isolated
+
+-- Calls far past any workload's needs still fail cleanly rather than
+-- take the machine's memory.
+local ISOLATE_MAX_BYTES = 512 * 1024 * 1024
+
+function Isolated:start()
+  return self.ctx
+end
+
+function Isolated:finish() end
+
+function Isolated:stats()
+  local s = self.iso:stats()
+  return {
+    bytes_allocated = s.last_call_bytes, page_count = s.last_call_pages,
+    capacity = s.last_call_capacity, wasted = s.last_call_wasted,
+  }
+end
+
+function Isolated:pool()
+  return self.h:stats()
+end
+
+function Isolated:close()
+  self.iso:close()
+  self.h:close()
+end
+
+local function open_isolate(page_size, w)
+  local lib = lexrt()
+  if not lib.isolate then
+    error("isolate mode needs lexrt.isolate", 0)
+  end
+  local h = lib.handler({ page_size = page_size })
+  local iso = lib.isolate({
+    source = bundle.source(w), handler = h, name = "workload " .. tostring(w.name),
+    max_bytes = ISOLATE_MAX_BYTES,
+  })
+  local d = setmetatable({ h = h, iso = iso, ctx = Ctx.gc() }, Isolated)
+  d.handler = function(_, req)
+    return iso:call(req)
+  end
+  return d
+end
+
+-- w: the workload (isolate mode carries its code into the isolate).
+function M.open(mode, page_size, w)
   if mode == "gc" then
     return setmetatable({ ctx = Ctx.gc() }, Gc)
   elseif mode == "arena" then
@@ -115,6 +181,8 @@ function M.open(mode, page_size)
   elseif mode == "arena-nopool" then
     -- One options table for every request: no garbage from the harness.
     return setmetatable({ lexrt = lexrt(), opts = { page_size = page_size }, ctx = Ctx.arena(mode) }, Fresh)
+  elseif mode == "isolate" then
+    return open_isolate(page_size, w)
   end
   error(("unknown mode '%s' (expected %s)"):format(tostring(mode), table.concat(M.NAMES, ", ")), 0)
 end

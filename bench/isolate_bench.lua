@@ -1,0 +1,176 @@
+-- What an isolate costs, in one run (part of `make bench`):
+--   1. an empty iso:call() beside a plain pcall(f) and h:with_scope(f);
+--   2. the image restore every call pays, against the image's size;
+--   3. each built-in workload in an isolate against Lua's collector,
+--      incremental and generational.
+-- Every figure is a median over interleaved rounds, so that a slow moment
+-- of the machine hits all sides alike. CPU time (os.clock).
+--   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 bench/isolate_bench.lua
+-- Environment: ROUNDS (default 7 for calls, 3 for workloads), CALLS.
+local lexrt = require("lexrt")
+local experiment = require("lexrt.experiment")
+
+local clock = os.clock
+local ROUNDS = tonumber(os.getenv("ROUNDS")) or 7
+local CALLS = tonumber(os.getenv("CALLS")) or 200000
+
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do
+    s[i] = x
+  end
+  table.sort(s)
+  return s[(#s + 1) // 2]
+end
+
+-- ns per call of each entry's f(n), over interleaved rounds.
+local function interleaved(entries, n, rounds)
+  local samples = {}
+  for _, e in ipairs(entries) do
+    e.f((e.n or n) // 10 + 1) -- warm up
+    samples[e] = {}
+  end
+  for r = 1, rounds do
+    for k = 0, #entries - 1 do
+      local e = entries[(r + k - 1) % #entries + 1] -- rotate the order
+      collectgarbage()
+      local t = clock()
+      e.f(e.n or n)
+      samples[e][r] = (clock() - t) / (e.n or n) * 1e9
+    end
+  end
+  for _, e in ipairs(entries) do
+    e.ns = median(samples[e])
+  end
+end
+
+------------------------------------------------------------------ 1. empty calls
+local h = lexrt.handler()
+local iso = lexrt.isolate({ handler = h, source = "return function() end" })
+local function f() end
+local calls = {
+  { name = "pcall(f)", f = function(n) for _ = 1, n do pcall(f) end end },
+  { name = "h:with_scope(f)", f = function(n) for _ = 1, n do h:with_scope(f) end end },
+  { name = "iso:call()", f = function(n) for _ = 1, n do iso:call() end end },
+}
+interleaved(calls, CALLS, ROUNDS)
+local pc, ws, ic = calls[1].ns, calls[2].ns, calls[3].ns
+print(("isolate: an empty call, ns (median of %d interleaved rounds of %d calls)"):format(ROUNDS, CALLS))
+for _, e in ipairs(calls) do
+  print(("  %-18s %8.0f"):format(e.name, e.ns))
+end
+print(("  iso:call() / pcall(f)        %6.1fx"):format(ic / pc))
+print(("  iso:call() / with_scope(f)   %6.1fx"):format(ic / ws))
+print(("  iso:call() %.2f us (target <= 2 us): %s, image %d bytes"):format(ic / 1000,
+  ic <= 2000 and "met" or "NOT met", iso:stats().image_bytes))
+
+------------------------------------------------------------------ 2. restore cost
+-- The chunk keeps `count` strings of 50 bytes: a bigger image, the same call.
+local function sized(count)
+  return lexrt.isolate({ source = ([[
+    local keep = {}
+    for i = 1, %d do keep[i] = ("x"):rep(45) .. i end
+    return function() end
+  ]]):format(count) })
+end
+local sizes = {}
+for _, count in ipairs({ 0, 300, 1000, 3000, 10000, 50000 }) do
+  local s = sized(count)
+  local bytes = s:stats().image_bytes
+  -- enough calls for about as many bytes copied per round whatever the size
+  local n = math.max(50, math.min(CALLS, (1 << 31) // bytes))
+  sizes[#sizes + 1] = { iso = s, bytes = bytes, n = n, f = function(k) for _ = 1, k do s:call() end end }
+end
+interleaved(sizes, CALLS, ROUNDS)
+print()
+print("isolate: image restore against image size (an empty call; the restore is the part that grows)")
+print(("  %12s %14s %18s %14s"):format("image KiB", "call us", "over smallest us", "restore GB/s"))
+local base = sizes[1]
+for _, e in ipairs(sizes) do
+  local extra = (e.ns - base.ns) / 1000
+  local rate = e.bytes > base.bytes and extra > 0 and (e.bytes - base.bytes) / (extra * 1000) or nil
+  print(("  %12.1f %14.2f %18.2f %14s"):format(e.bytes / 1024, e.ns / 1000, extra,
+    rate and ("%.1f"):format(rate) or "-"))
+  e.iso:close()
+end
+
+------------------------------------------------------------------ 3. workloads
+-- The same requests through the workload's handler with a gc ctx, in this
+-- state (its collector incremental, then generational) and in an isolate
+-- (lexrt.experiment's isolate mode: request copied in, body copied out).
+-- The sides alternate batch by batch, and each side's figure is the
+-- median of its batches.
+local modes = require("lexrt.experiment.modes")
+local Ctx = require("lexrt.experiment.ctx")
+local WROUNDS = tonumber(os.getenv("ROUNDS")) or 15
+local BATCH = { json = 200, template = 60, bulk = 4 }
+
+local function run_host(w, reqs)
+  local handler = w.handler
+  for i = 1, #reqs do
+    local ctx = Ctx.gc()
+    local _ = ctx:read(handler(ctx, reqs[i]))
+  end
+end
+
+local function run_iso(d, reqs)
+  local call = d.handler
+  for i = 1, #reqs do
+    local _ = call(nil, reqs[i])
+  end
+end
+
+-- Host heap KiB per request, the collector stopped: the garbage it leaves.
+local function host_kib(f, reqs)
+  collectgarbage()
+  collectgarbage("stop")
+  local c0 = collectgarbage("count")
+  f(reqs)
+  local kib = (collectgarbage("count") - c0) / #reqs
+  collectgarbage("restart")
+  collectgarbage()
+  return kib
+end
+
+print()
+print(("isolate: workloads, requests per second (median of %d interleaved batches per side; CPU time)")
+  :format(WROUNDS))
+print(("  %-9s %12s %12s %12s %9s %9s %24s"):format("workload", "gc incr", "gc gen", "isolate",
+  "vs incr", "vs gen", "host Lua KiB/req gc / iso"))
+local verdict
+for _, name in ipairs(experiment.WORKLOADS) do
+  local w = experiment.workload(name)
+  local reqs = experiment.generate(w, BATCH[name], 1)
+  local d = modes.open("isolate", lexrt.PAGE_BYTES, w)
+  local sides = {
+    { gc = "incremental", f = function() run_host(w, reqs) end },
+    { gc = "generational", f = function() run_host(w, reqs) end },
+    { gc = "incremental", f = function() run_iso(d, reqs) end },
+  }
+  for _, side in ipairs(sides) do
+    side.rps = {}
+    collectgarbage(side.gc)
+    side.f() -- warm up
+  end
+  for r = 1, WROUNDS do
+    for k = 0, #sides - 1 do
+      local side = sides[(r + k - 1) % #sides + 1]
+      collectgarbage(side.gc)
+      local t = clock()
+      side.f()
+      side.rps[r] = #reqs / (clock() - t)
+    end
+  end
+  collectgarbage("incremental")
+  local inc, gen, isol = median(sides[1].rps), median(sides[2].rps), median(sides[3].rps)
+  local kib_gc = host_kib(function(rs) run_host(w, rs) end, reqs)
+  local kib_iso = host_kib(function(rs) run_iso(d, rs) end, reqs)
+  d:close()
+  print(("  %-9s %12.0f %12.0f %12.0f %8.2fx %8.2fx %13.1f / %-8.1f"):format(name, inc, gen, isol,
+    isol / inc, isol / gen, kib_gc, kib_iso))
+  if name == "json" then
+    verdict = ("isolate / incremental gc on json: %.2fx (target >= 1.25x): %s"):format(isol / inc,
+      isol / inc >= 1.25 and "met" or "NOT met")
+  end
+end
+print("  " .. verdict)

@@ -1,0 +1,80 @@
+-- lexrt.serve with an isolate in place of fn, and the isolate example.
+local lexrt = require("lexrt")
+local support = require("spec.support")
+local err_of = support.err_of
+
+describe("lexrt.serve with an isolate", function()
+  it("runs each request as iso:call(r) inside a scope per request", function()
+    local h = lexrt.handler()
+    local iso = lexrt.isolate({ handler = h, source = [[
+      local served = 0
+      return function(r)
+        served = served + 1
+        if r.fail then error("refused " .. r.id, 0) end
+        return { id = r.id, twice = r.id * 2, served = served }
+      end
+    ]] })
+    local reqs = { { id = 1 }, { id = 2, fail = true }, { id = 3 } }
+    local summary = lexrt.serve(h, reqs, iso)
+    assert.are.equal(3, summary.requests)
+    assert.are.equal(2, summary.ok)
+    assert.are.equal(1, summary.failed)
+    assert.are.same({ "refused 2" }, summary.errors)
+    assert.are.same({ 2 }, summary.failed_at)
+    assert.are.same({ id = 1, twice = 2, served = 1 }, summary.results[1])
+    assert.is_nil(summary.results[2])
+    assert.are.same({ id = 3, twice = 6, served = 1 }, summary.results[3])
+    local s = h:stats()
+    assert.are.equal(6, s.scopes_entered) -- serve's scope and the call's, per request
+    assert.are.equal(6, s.scopes_exited)
+    assert.are.equal(0, s.pages_live)
+    assert.are.equal(3, iso:stats().calls)
+  end)
+
+  it("serves an endless stream with keep_results off", function()
+    local h = lexrt.handler()
+    local iso = lexrt.isolate({ handler = h, source = "return function(r) return r * r end" })
+    local n = 0
+    local summary = lexrt.serve(h, function()
+      n = n + 1
+      if n <= 500 then return n end
+    end, iso, { keep_results = false })
+    assert.are.equal(500, summary.ok)
+    assert.is_nil(summary.results)
+  end)
+
+  it("still refuses what is neither a function nor an isolate", function()
+    assert.matches("bad argument #3 to 'serve' %(function or lexrt.isolate expected, got table%)",
+      err_of(lexrt.serve, lexrt.handler(), {}, {}))
+  end)
+end)
+
+describe("examples/isolate_api.lua", function()
+  it("stops each escape and serves the next request normally", function()
+    local out = {}
+    local real_print = _G.print
+    _G.print = function(...)
+      local parts = table.pack(...)
+      for i = 1, parts.n do
+        parts[i] = tostring(parts[i])
+      end
+      out[#out + 1] = table.concat(parts, "\t", 1, parts.n)
+    end
+    local ok, summary = pcall(dofile, "examples/isolate_api.lua")
+    _G.print = real_print
+    assert.is_true(ok, tostring(summary))
+    local text = table.concat(out, "\n")
+    assert.are.equal(9, summary.requests)
+    assert.are.same({ 3, 6, 8 }, summary.failed_at)
+    assert.are.equal("fs_path_not_allowed", summary.errors[1].kind)
+    assert.matches("GET /hello %-> 200", text)
+    assert.matches("fs_path_not_allowed", text)
+    assert.matches("not enough memory", text)
+    assert.matches("instruction budget exceeded", text)
+    assert.matches("pages_live 0", text)
+    -- after every refusal, the next request was served normally
+    for _, name in ipairs({ "lin", "kim", "joe" }) do
+      assert.matches("GET /hello %-> 200 hello, " .. name, text)
+    end
+  end)
+end)
