@@ -98,12 +98,13 @@ end
 -- The same requests through the workload's handler with a gc ctx, in this
 -- state (its collector incremental, then generational) and in an isolate
 -- (lexrt.experiment's isolate mode: request copied in, body copied out).
--- The sides alternate batch by batch, and each side's figure is the
--- median of its batches.
+-- The sides alternate in short batches (a few ms each, so that a busy
+-- moment of the machine falls on all sides alike); each side's figure is
+-- the median of its batches, and its best batch is shown beside it.
 local modes = require("lexrt.experiment.modes")
 local Ctx = require("lexrt.experiment.ctx")
-local WROUNDS = tonumber(os.getenv("ROUNDS")) or 15
-local BATCH = { json = 200, template = 60, bulk = 4 }
+local WROUNDS = tonumber(os.getenv("WROUNDS")) or 41
+local BATCH = { json = 40, template = 12, bulk = 2 }
 
 local function run_host(w, reqs)
   local handler = w.handler
@@ -133,9 +134,9 @@ local function host_kib(f, reqs)
 end
 
 print()
-print(("isolate: workloads, requests per second (median of %d interleaved batches per side; CPU time)")
-  :format(WROUNDS))
-print(("  %-9s %12s %12s %12s %9s %9s %24s"):format("workload", "gc incr", "gc gen", "isolate",
+print(("isolate: workloads, requests per second (median of %d interleaved batches per side, best batch"
+  .. " in brackets; CPU time)"):format(WROUNDS))
+print(("  %-9s %17s %17s %17s %9s %9s %24s"):format("workload", "gc incr", "gc gen", "isolate",
   "vs incr", "vs gen", "host Lua KiB/req gc / iso"))
 local verdict
 for _, name in ipairs(experiment.WORKLOADS) do
@@ -163,14 +164,19 @@ for _, name in ipairs(experiment.WORKLOADS) do
   end
   collectgarbage("incremental")
   local inc, gen, isol = median(sides[1].rps), median(sides[2].rps), median(sides[3].rps)
+  local best = {}
+  for k, side in ipairs(sides) do
+    best[k] = math.max(table.unpack(side.rps))
+  end
   local kib_gc = host_kib(function(rs) run_host(w, rs) end, reqs)
   local kib_iso = host_kib(function(rs) run_iso(d, rs) end, reqs)
   d:close()
-  print(("  %-9s %12.0f %12.0f %12.0f %8.2fx %8.2fx %13.1f / %-8.1f"):format(name, inc, gen, isol,
-    isol / inc, isol / gen, kib_gc, kib_iso))
+  print(("  %-9s %8.0f (%6.0f) %8.0f (%6.0f) %8.0f (%6.0f) %8.2fx %8.2fx %13.1f / %-8.1f"):format(name,
+    inc, best[1], gen, best[2], isol, best[3], isol / inc, isol / gen, kib_gc, kib_iso))
   if name == "json" then
-    verdict = ("isolate / incremental gc on json: %.2fx (target >= 1.25x): %s"):format(isol / inc,
-      isol / inc >= 1.25 and "met" or "NOT met")
+    verdict = ("isolate / incremental gc on json: %.2fx by medians, %.2fx by best batches"
+      .. " (target >= 1.25x): %s"):format(isol / inc, best[3] / best[1],
+      isol / inc >= 1.25 and "met" or "NOT met by medians")
   end
 end
 print("  " .. verdict)
