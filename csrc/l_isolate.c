@@ -321,9 +321,10 @@ static void open_libs(lua_State *S, lua_State *L, int list)
     lua_Integer i, n = (lua_Integer)lua_rawlen(L, list);
     for (i = 1; i <= n; i++) {
         const luaL_Reg *lib;
-        const char *name;
-        lua_rawgeti(L, list, i);
-        name = lua_tostring(L, -1);
+        const char *name = NULL;
+        /* Only strings: lua_tostring would convert a number in the host. */
+        if (lua_rawgeti(L, list, i) == LUA_TSTRING)
+            name = lua_tostring(L, -1);
         for (lib = libs; name != NULL && lib->name != NULL; lib++)
             if (strcmp(lib->name, name) == 0)
                 break;

@@ -894,6 +894,61 @@ describe("lexrt.isolate", function()
     end)
   end)
 
+  describe("hostile input", function()
+    local function values()
+      local closed = iso_of("return function() end")
+      closed:close()
+      return {
+        nil, true, false, 0 / 0, math.huge, -1, 0, 1, 1.5, 1 << 40, math.mininteger, "", "x",
+        "return function() end", ("x"):rep(1 << 16), {}, { "string" }, { source = "return pairs" },
+        print, coroutine.create(print), io.stdout, lexrt.arena(), lexrt.handler(), closed,
+        setmetatable({}, { __index = error, __pairs = error }), n = 25,
+      }
+    end
+
+    local function hammer(f, vals, arity)
+      for i = 1, vals.n do
+        for pos = 1, arity do
+          local args = {}
+          args[pos] = vals[i]
+          local ok, e = pcall(f, table.unpack(args, 1, arity))
+          assert(ok or type(e) == "string", "raised a " .. type(e))
+        end
+      end
+      local seed = 99
+      for _ = 1, 200 do
+        local args = {}
+        for pos = 1, arity do
+          seed = (seed * 1103515245 + 12345) % 2147483648
+          args[pos] = vals[seed % vals.n + 1]
+        end
+        local ok, e = pcall(f, table.unpack(args, 1, arity))
+        assert(ok or type(e) == "string", "raised a " .. type(e))
+      end
+    end
+
+    it("to lexrt.isolate and the C constructor gets errors, never a crash", function()
+      local vals = values()
+      hammer(lexrt.isolate, vals, 1)
+      hammer(core.new_isolate, vals, 8)
+      local ok = pcall(core.new_isolate, lexrt.handler(), {}, "return function() end", "=x", { 1, 2 }, nil, nil, "x")
+      assert.is_false(ok)
+    end)
+
+    it("to every method, on live and closed isolates and on anything else", function()
+      local vals = values()
+      local live = iso_of("return function(...) return select('#', ...) end")
+      for _, m in ipairs({ "call", "stats", "is_closed", "close" }) do
+        local f = live[m]
+        hammer(function(...) return f(live, ...) end, vals, 2)
+        hammer(f, vals, 2)
+      end
+      for i = 1, vals.n do
+        assert.are.equal("string", type(tostring(vals[i])))
+      end
+    end)
+  end)
+
   describe("when the system refuses memory", function()
     after_each(function() core._fail_after(-1) end)
 

@@ -21,7 +21,7 @@ end
 
 -- An integer, or a float with an integer value (max_instructions = 1e7).
 local function count(opts, key, least)
-  local v = opts[key]
+  local v = rawget(opts, key)
   if v == nil then
     return nil
   end
@@ -50,7 +50,8 @@ local function libs_of(list)
     argerror("libs must be a list of library names, got " .. type(list), 4)
   end
   local out = {}
-  for i, name in ipairs(list) do
+  for i = 1, rawlen(list) do
+    local name = rawget(list, i)
     if not LIBS[name] then
       argerror(("library '%s' is not allowed in an isolate (allowed: string, table, math, utf8, coroutine)")
         :format(tostring(name)), 4)
@@ -64,12 +65,13 @@ return function(opts)
   if type(opts) ~= "table" then
     argerror("table expected, got " .. type(opts))
   end
-  for k in pairs(opts) do
+  -- Raw access throughout: no metamethod of the caller's table runs.
+  for k in next, opts do
     if not OPTIONS[k] then
       argerror("unknown option '" .. tostring(k) .. "'")
     end
   end
-  local source, file, name = opts.source, opts.file, opts.name
+  local source, file, name = rawget(opts, "source"), rawget(opts, "file"), rawget(opts, "name")
   if (source == nil) == (file == nil) then
     argerror("exactly one of source and file expected")
   end
@@ -91,7 +93,7 @@ return function(opts)
     name = name or "isolate"
     chunkname = "=" .. name
   end
-  local h = opts.handler
+  local h = rawget(opts, "handler")
   if h == nil then
     h = handler.new()
   elseif not core.is_handler(h) then
@@ -104,5 +106,5 @@ return function(opts)
   local max_instructions = count(opts, "max_instructions", 1)
   -- Named so that C argument errors read "to 'isolate'".
   local isolate = core.new_isolate
-  return isolate(h, effects, source, chunkname, libs_of(opts.libs), max_bytes, max_instructions, name)
+  return isolate(h, effects, source, chunkname, libs_of(rawget(opts, "libs")), max_bytes, max_instructions, name)
 end
