@@ -1,4 +1,6 @@
 # lexrt: `make test` and `make run` set everything up themselves.
+# Each target first installs the Debian packages it needs, and only those
+# (scripts/deps.sh TARGET; `make deps` installs every target's).
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
 CC       ?= cc
@@ -15,12 +17,17 @@ SO       := build/lexrt/core.so
 LUA_ENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
             LUA_CPATH="$(CURDIR)/build/?.so;;"
 
-.PHONY: all deps build test test-installed run bench install clean check fuzz
+.PHONY: all deps build test test-installed run bench install install-local clean check fuzz
 
 all: build
 
+DEPS     := @sh scripts/deps.sh
+# Builds in a recipe line of its own, so that the packages are in place
+# first even under make -j.
+BUILD    := @$(MAKE) --no-print-directory build
+
 deps:
-	@sh scripts/deps.sh
+	$(DEPS) all
 
 build: $(SO)
 
@@ -28,32 +35,58 @@ $(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc -o $@ $(CORE_SRC) $(BIND_SRC)
 
-test: deps build
+test:
+	$(DEPS) test
+	$(BUILD)
 	@sh scripts/busted.sh
 
-# The specs against the module luarocks installed (after `make install`).
-test-installed: deps
-	@sh scripts/busted.sh --run=installed
+# The specs against the module luarocks installed (after `make install` or
+# `make install-local`): luarocks' trees come first on Lua 5.4's paths.
+# The _5_4 variables, so that Lua 5.1 programs (busted's launcher) are
+# left alone.
+test-installed:
+	$(DEPS) test-installed
+	@LUA_PATH_5_4="$$($(LUAROCKS) path --lr-path);$${LUA_PATH_5_4:-;}" \
+	 LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);$${LUA_CPATH_5_4:-;}" \
+	 sh scripts/busted.sh --run=installed
 
 # The default experiment: every built-in workload under every mode.
-run: deps build
+run:
+	$(DEPS) run
+	$(BUILD)
 	@./bin/lexrt-experiment
 
 # Lua-side figures first, so that the C comparison's verdict is the last line.
-bench: deps build
+bench:
+	$(DEPS) bench
+	$(BUILD)
 	@$(LUA_ENV) $(LUA) bench/lua_bench.lua
 	@echo
 	@$(MAKE) --no-print-directory -C bench run
 
 # Sanitizers, valgrind, C unit tests, static analysis and the fuzzer.
-check: deps build
+check:
+	$(DEPS) check
+	$(BUILD)
 	@sh scripts/check.sh
 
-fuzz: deps
+fuzz:
+	$(DEPS) fuzz
 	$(MAKE) -C fuzz fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
 
-install: deps
+# System-wide (root, or sudo make install), or for the current user only
+# under ~/.luarocks: see README.md, "Installing".
+install:
+	$(DEPS) install
 	$(LUAROCKS) make --deps-mode=none
+
+install-local:
+	$(DEPS) install
+	$(LUAROCKS) make --local --deps-mode=none
+	@echo "installed under ~/.luarocks; for lua5.4 to find it (README.md, Installing):"
+	@echo '  export LUA_PATH_5_4="$$($(LUAROCKS) path --lr-path);;"'
+	@echo '  export LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);;"'
+	@echo '  export PATH="$$HOME/.luarocks/bin:$$PATH"'
 
 clean:
 	rm -rf build

@@ -1,19 +1,140 @@
 #!/bin/sh
-# Installs the Debian packages lexrt's make targets need, if any are
-# missing. apt-get update runs only when something has to be installed,
-# so a machine that has everything pays nothing.
+# Installs the Debian packages one make target needs, if any are missing:
+#
+#   sh scripts/deps.sh TARGET...        install what TARGET needs
+#   sh scripts/deps.sh --list TARGET... print it, one package a line
+#
+# TARGET is build, test, run, install, bench, check, fuzz or all (every
+# package any target or sub-make uses). Each target gets only its own
+# set, so that `make test` on a fresh machine does not pull in valgrind
+# or the benchmark's allocator libraries. apt-get update runs only when
+# something has to be installed, so a machine that has everything pays
+# nothing. Works as root, or through sudo.
 set -eu
-PKGS="gcc clang make pkg-config lua5.4 liblua5.4-dev luarocks lua-busted lua-argparse lua-dkjson
-valgrind cppcheck clang-tidy libclang-rt-14-dev libapr1-dev libtalloc-dev libmimalloc-dev"
-missing=""
-for p in $PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+
+# The C module: a compiler, make and Lua's headers.
+BUILD="gcc make liblua5.4-dev"
+# What bin/lexrt-experiment loads: argparse always, dkjson for --format json.
+LUA_RUN="lua5.4 lua-argparse lua-dkjson"
+# The specs: busted, and the CLI's modules (cli_spec runs the command).
+TEST="$BUILD $LUA_RUN lua-busted"
+RUN="$BUILD $LUA_RUN"
+# luarocks builds the rock; --deps-mode=none, so the Lua modules the
+# command needs come from Debian.
+INSTALL="$BUILD $LUA_RUN luarocks"
+# bench/Makefile links each allocator through pkg-config (APR, talloc) or
+# directly (mimalloc); bench/lua_bench.lua runs under lua5.4.
+BENCH="$BUILD lua5.4 pkg-config libapr1-dev libtalloc-dev libmimalloc-dev"
+# fuzz/Makefile: clang with libFuzzer and its sanitizer runtimes (the
+# libclang-rt package that matches clang's version is added once clang is
+# there), gcc for the standalone build; no Lua.
+FUZZ="gcc make clang"
+# scripts/check.sh: ctest (gcc and clang, ASan), the busted suite under
+# ASan+UBSan (gcc's runtimes) and valgrind, cppcheck, clang-tidy, the fuzzer.
+CHECK="$TEST $FUZZ valgrind cppcheck clang-tidy"
+# Everything, including what only sub-makes use (bench callgrind, ctest
+# and fuzz valgrind runs, fuzz corpus regeneration).
+ALL="$CHECK $BENCH $INSTALL python3"
+
+usage() {
+    echo "usage: sh scripts/deps.sh [--list] build|test|run|install|bench|check|fuzz|all ..." >&2
+    exit 2
+}
+
+list=0
+if [ "${1:-}" = "--list" ]; then
+    list=1
+    shift
+fi
+[ $# -gt 0 ] || usage
+targets="$*"
+
+wanted=""
+needs_rt=0
+for target in "$@"; do
+    case $target in
+    build) wanted="$wanted $BUILD" ;;
+    test) wanted="$wanted $TEST" ;;
+    test-installed) wanted="$wanted $TEST luarocks" ;;
+    run) wanted="$wanted $RUN" ;;
+    install | install-local) wanted="$wanted $INSTALL" ;;
+    bench) wanted="$wanted $BENCH" ;;
+    check) wanted="$wanted $CHECK" needs_rt=1 ;;
+    fuzz) wanted="$wanted $FUZZ" needs_rt=1 ;;
+    all) wanted="$wanted $ALL" needs_rt=1 ;;
+    *) usage ;;
+    esac
 done
-[ -z "$missing" ] && exit 0
-echo "deps: installing$missing"
+# One of each, in first-seen order.
+wanted=$(printf '%s\n' $wanted | awk '!seen[$0]++')
+
+# clang's runtimes (libFuzzer, ASan) are packaged per clang version.
+clang_rt() {
+    v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9][0-9]*\).*/\1/p' | head -n 1)
+    [ -n "$v" ] && echo "libclang-rt-$v-dev"
+}
+
+if [ "$list" -eq 1 ]; then
+    printf '%s\n' $wanted
+    if [ "$needs_rt" -eq 1 ]; then
+        clang_rt || echo "libclang-rt-<clang's major version>-dev"
+    fi
+    exit 0
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "deps: not a Debian system; make sure these are installed:" $wanted >&2
+    exit 0
+fi
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
+}
+
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+updated=0
+# apt-get as root, or through sudo.
+as_root() {
+    if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "deps: need root to install packages, and there is no sudo; as root run:" >&2
+            echo "  sh scripts/deps.sh $targets" >&2
+            exit 1
+        fi
+        SUDO="sudo"
+    fi
+    $SUDO "$@"
+}
+
+update_once() {
+    [ "$updated" -eq 1 ] && return 0
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    updated=1
+}
+
+# Installs whichever of the given packages are missing.
+install_missing() {
+    missing=""
+    for p in "$@"; do
+        installed "$p" || missing="$missing $p"
+    done
+    [ -n "$missing" ] || return 0
+    echo "deps: installing$missing"
+    update_once
+    # shellcheck disable=SC2086
+    as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+install_missing $wanted
+if [ "$needs_rt" -eq 1 ]; then
+    rt=$(clang_rt || true)
+    if [ -n "$rt" ] && ! installed "$rt"; then
+        update_once
+        # Older Debian releases ship the runtimes inside clang's own packages.
+        if apt-cache show "$rt" >/dev/null 2>&1; then
+            install_missing "$rt"
+        fi
+    fi
+fi

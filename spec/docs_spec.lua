@@ -1,0 +1,320 @@
+-- What the README and the make targets promise a new user, checked
+-- against what the code really does, so the two cannot drift apart.
+
+-- Runs a shell command in the checkout and returns its exit code and
+-- output (stdout and stderr together). The memory checkers' runs preload
+-- sanitizer runtimes into the spec's interpreter; commands started from
+-- here must not inherit them, nor the make running the suite's flags.
+local function sh(cmd)
+  local out = os.tmpname()
+  local _, _, code = os.execute(("env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL sh -c %q >%s 2>&1 </dev/null")
+    :format(cmd, out))
+  local f = assert(io.open(out, "r"))
+  local text = f:read("a")
+  f:close()
+  os.remove(out)
+  return code, text
+end
+
+local function set_of(text)
+  local s = {}
+  for word in text:gmatch("%S+") do
+    s[word] = true
+  end
+  return s
+end
+
+describe("the make targets' packages", function()
+  local function packages(target)
+    local code, out = sh("sh scripts/deps.sh --list " .. target)
+    assert.are.equal(0, code, out)
+    return set_of(out)
+  end
+
+  local CHECKERS = { "valgrind", "cppcheck", "clang-tidy", "clang" }
+  local ALLOCATORS = { "libapr1-dev", "libtalloc-dev", "libmimalloc-dev", "pkg-config" }
+
+  it("are, for make test and make run, only the compiler, Lua and its modules", function()
+    for _, target in ipairs({ "test", "run" }) do
+      local p = packages(target)
+      for _, name in ipairs({ "gcc", "make", "lua5.4", "liblua5.4-dev", "lua-argparse", "lua-dkjson" }) do
+        assert.is_true(p[name], target .. " needs " .. name)
+      end
+      for _, name in ipairs(CHECKERS) do
+        assert.is_nil(p[name], target .. " must not install " .. name)
+      end
+      for _, name in ipairs(ALLOCATORS) do
+        assert.is_nil(p[name], target .. " must not install " .. name)
+      end
+      assert.is_nil(p.luarocks, target .. " must not install luarocks")
+    end
+    assert.is_true(packages("test")["lua-busted"])
+    assert.is_nil(packages("run")["lua-busted"])
+  end)
+
+  it("add the allocator libraries for make bench and the checkers for make check", function()
+    local bench, check = packages("bench"), packages("check")
+    for _, name in ipairs(ALLOCATORS) do
+      assert.is_true(bench[name], "bench needs " .. name)
+      assert.is_nil(check[name], "check must not install " .. name)
+    end
+    for _, name in ipairs(CHECKERS) do
+      assert.is_true(check[name], "check needs " .. name)
+      assert.is_nil(bench[name], "bench must not install " .. name)
+    end
+    assert.is_true(check["lua-busted"], "check runs the specs")
+    local rt = false
+    for name in pairs(check) do
+      rt = rt or name:find("^libclang%-rt%-") ~= nil
+    end
+    assert.is_true(rt, "check needs clang's libFuzzer runtime")
+  end)
+
+  it("refuses an unknown target instead of installing everything", function()
+    local code, out = sh("sh scripts/deps.sh --list tset")
+    assert.are.equal(2, code)
+    assert.matches("usage:", out)
+  end)
+
+  it("are installed by each make target for that target alone", function()
+    for _, target in ipairs({ "test", "test-installed", "run", "bench", "check", "fuzz", "install", "install-local" }) do
+      local code, out = sh("make -n " .. target)
+      assert.are.equal(0, code, out)
+      local first = out:match("^[^\n]*")
+      local want = target == "install-local" and "install" or target
+      assert.are.equal("sh scripts/deps.sh " .. want, first, "make " .. target)
+    end
+  end)
+
+  it("include a per-user install that needs no root", function()
+    local code, out = sh("make -n install-local")
+    assert.are.equal(0, code, out)
+    assert.matches("luarocks --lua-version=5.4 make --local --deps-mode=none", out, 1, true)
+  end)
+end)
+
+-- README.md's ```lua blocks, each with the heading it sits under.
+local function readme_blocks()
+  local f = assert(io.open("README.md", "r"))
+  local text = f:read("a")
+  f:close()
+  local blocks, heading = {}, nil
+  local in_block, lines = false, nil
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    if in_block then
+      if line == "```" then
+        blocks[#blocks + 1] = { heading = heading, code = table.concat(lines, "\n") .. "\n" }
+        in_block = false
+      else
+        lines[#lines + 1] = line
+      end
+    elseif line == "```lua" then
+      in_block, lines = true, {}
+    else
+      heading = line:match("^#+%s+(.*)") or heading
+    end
+  end
+  return blocks
+end
+
+local function block_under(heading)
+  for _, b in ipairs(readme_blocks()) do
+    if b.heading == heading then
+      return b.code
+    end
+  end
+  error("README.md has no lua block under '" .. heading .. "'")
+end
+
+-- The `--> ` comments of a chunk, in order: what its lines print.
+local function promised(code)
+  local out = {}
+  for line in code:gmatch("[^\n]+") do
+    local said = line:match("%-%->%s?(.*)$")
+    if said then
+      out[#out + 1] = said
+    end
+  end
+  return out
+end
+
+-- Tabs and runs of spaces are one space; `...` in a promise stands for
+-- any text.
+local function squash(s)
+  return (s:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
+end
+
+local MAGIC = "[%^%$%(%)%%%.%[%]%*%+%-%?]"
+
+local function fits(promise, line)
+  local p, parts, from = squash(promise), {}, 1
+  repeat
+    local i, j = p:find("...", from, true)
+    parts[#parts + 1] = p:sub(from, (i or 0) - 1):gsub(MAGIC, "%%%0")
+    from = (j or #p) + 1
+  until not i
+  return squash(line):find("^" .. table.concat(parts, ".-") .. "$") ~= nil
+end
+
+-- Runs a chunk in a child lua5.4 that loads this checkout's lexrt (or an
+-- installed one, when the checkout has no build), with page recycling
+-- on, as a user's would be. Returns its output lines, and when it fails,
+-- a last line "error: <message>" as the tour's comments write it.
+local function run_chunk(path)
+  local out, err = os.tmpname(), os.tmpname()
+  local _, _, code = os.execute(("env -u LD_PRELOAD -u LEXRT_NO_RECYCLE"
+    .. " LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 %s >%s 2>%s </dev/null")
+    :format(path, out, err))
+  local lines = {}
+  for line in io.lines(out) do
+    lines[#lines + 1] = line
+  end
+  local f = assert(io.open(err, "r"))
+  local stderr = f:read("a")
+  f:close()
+  os.remove(out)
+  os.remove(err)
+  if code ~= 0 then
+    lines[#lines + 1] = "error: " .. (stderr:match("^lua5%.4: ([^\n]*)") or stderr)
+  end
+  return lines, code
+end
+
+local function run_code(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local lines, status = run_chunk(path)
+  os.remove(path)
+  return lines, status
+end
+
+describe("README's tour", function()
+  local tour = block_under("A short tour")
+
+  it("is examples/arena_tour.lua, line for line", function()
+    local f = assert(io.open("examples/arena_tour.lua", "r"))
+    local file = f:read("a")
+    f:close()
+    -- The file's opening comment says how to run it; the rest is the tour.
+    assert.are.equal(tour, file:sub((assert(file:find("local lexrt", 1, true)))))
+  end)
+
+  it("prints exactly what its --> comments say, line by line", function()
+    local lines, status = run_chunk("examples/arena_tour.lua")
+    assert.are.equal(0, status, table.concat(lines, "\n"))
+    local want = promised(tour)
+    assert.is_true(#want > 0)
+    assert.are.equal(#want, #lines, "printed:\n" .. table.concat(lines, "\n"))
+    for k, promise in ipairs(want) do
+      assert.is_true(fits(promise, lines[k]),
+        ("line %d: README says %q, the tour prints %q"):format(k, promise, lines[k]))
+    end
+  end)
+end)
+
+describe("README's handler example", function()
+  it("prints what its --> comments say, in that order", function()
+    local code = block_under("Handlers, scopes and policies")
+    local lines = run_code(code)
+    local want = promised(code)
+    assert.is_true(#want > 0)
+    local k = 1
+    for _, line in ipairs(lines) do
+      if want[k] and fits(want[k], line) then
+        k = k + 1
+      end
+    end
+    assert.is_true(k > #want, ("README's %q is not printed; the example printed:\n%s")
+      :format(tostring(want[k]), table.concat(lines, "\n")))
+  end)
+end)
+
+describe("the promise matcher", function()
+  it("treats tabs as spaces and ... as any text", function()
+    assert.is_true(fits("false  bad argument #2 to ... (stale)", "false\tbad argument #2 to 'read' (stale)"))
+    assert.is_true(fits("lexrt.arena(1 pages, 48 bytes)", "lexrt.arena(1 pages, 48 bytes)"))
+    assert.is_false(fits("lexrt.arena(1 pages, 54 bytes)", "lexrt.arena(1 pages, 48 bytes)"))
+    assert.is_false(fits("2  0", "2\t0\t1"))
+  end)
+end)
+
+-- docs/API.md, the user's reference: its lists of fields, kinds and
+-- methods are checked against the objects themselves.
+describe("docs/API.md", function()
+  local lexrt = require("lexrt")
+  local f = assert(io.open("docs/API.md", "r"))
+  local api = f:read("a")
+  f:close()
+
+  -- The text of the section under `heading`, up to the next heading.
+  local function section(heading)
+    local start = api:find("\n" .. heading .. "\n", 1, true)
+    assert(start, "docs/API.md has no section " .. heading)
+    local body = api:sub(start + #heading + 2)
+    return body:sub(1, (body:find("\n#") or #body + 1) - 1)
+  end
+
+  -- The first-column names of a section's table: | `name` | ... |
+  local function table_names(heading)
+    local names = {}
+    for name in section(heading):gmatch("\n| `([%w_]+)` |") do
+      names[name] = true
+    end
+    return names
+  end
+
+  local function keys(t)
+    local out = {}
+    for k in pairs(t) do
+      out[k] = true
+    end
+    return out
+  end
+
+  it("documents every field of an arena's stats(), and no other", function()
+    local a <close> = lexrt.arena({ max_bytes = 1 << 20 })
+    a:put("x")
+    assert.are.same(keys(a:stats()), table_names("### Arena statistics"))
+  end)
+
+  it("documents every field of a handler's stats(), and no other", function()
+    local h <close> = lexrt.handler()
+    h:with_scope(function(a)
+      a:put("x")
+    end)
+    assert.are.same(keys(h:stats()), table_names("### Handler statistics"))
+  end)
+
+  it("lists exactly the effect kinds a policy knows", function()
+    local kinds = lexrt.policy.KINDS or lexrt.policy.kinds()
+    local listed = section("### Grants"):match("```\n(.-)\n```")
+    assert.are.equal(table.concat(kinds, " "), listed)
+  end)
+
+  it("names only methods the objects have", function()
+    local a <close> = lexrt.arena()
+    local h <close> = lexrt.handler()
+    local p = lexrt.policy({})
+    local objects = { a = a, h = h, p = p }
+    local seen = 0
+    for var, name in api:gmatch("`(%a):([%a_]+)%(") do
+      local obj = objects[var]
+      if obj then
+        assert.are.equal("function", type(obj[name]), ("%s:%s"):format(var, name))
+        seen = seen + 1
+      end
+    end
+    assert.is_true(seen > 20)
+  end)
+
+  it("gives the default pool bound the handler really has", function()
+    for _, ps in ipairs({ 4096, 65536, 16 * 1024 * 1024 }) do
+      local h <close> = lexrt.handler({ page_size = ps })
+      local want = require("lexrt.core").RECYCLING and (16 * 1024 * 1024) // ps or 0
+      assert.are.equal(want, h:stats().pool_pages)
+    end
+    assert.matches("`16777216 // page_size`", api, 1, true)
+  end)
+end)
