@@ -12,6 +12,8 @@ local rh = ra:put(s24)
 local h = lexrt.handler()
 local function empty() end
 
+local bound = a:allocator()
+
 local OPS = {
   loop = function(k)
     for _ = 1, k do end
@@ -26,6 +28,12 @@ local OPS = {
     for i = 1, k do
       if i & 2047 == 0 then a:reset() end
       a:alloc(24)
+    end
+  end,
+  bound = function(k)
+    for i = 1, k do
+      if i & 2047 == 0 then a:reset() end
+      bound(24)
     end
   end,
   sub = function(k)

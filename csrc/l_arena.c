@@ -19,7 +19,17 @@ LArena *lxb_test_arena(lua_State *L, int idx)
     return lxb_test_object(L, idx, sizeof(LArena), &lxb_arena_tag);
 }
 
-static LArena *check_any(lua_State *L)
+/* lexrt.h's inline test, for this file's hot paths. */
+#define lxb_test_arena(L, idx) ((LArena *)lxb_test_object((L), (idx), sizeof(LArena), &lxb_arena_tag))
+
+/* Inlined into every method: a call here would cost more than the test. */
+#if defined(__GNUC__)
+#define LX_INLINE static inline __attribute__((always_inline))
+#else
+#define LX_INLINE static inline
+#endif
+
+LX_INLINE LArena *check_any(lua_State *L)
 {
     LArena *la = lxb_test_arena(L, 1);
     if (la == NULL)
@@ -28,7 +38,7 @@ static LArena *check_any(lua_State *L)
 }
 
 /* The one-line check every method starts with (cf. liolib's tofile). */
-static lx_arena *check_open(lua_State *L)
+LX_INLINE lx_arena *check_open(lua_State *L)
 {
     LArena *la = check_any(L);
     if (la->a == NULL)
@@ -172,23 +182,68 @@ static size_t check_align(lua_State *L, int arg)
     return (size_t)align;
 }
 
+/* Arguments `narg` (size) and `narg + 1` (align) of an allocation, as
+ * a:alloc and a bound allocator take them. Sizes follow Lua's own
+ * convention ("24" is 24), as string.rep's do. No Lua allocation on the
+ * way through, so a pointer into the arena taken afterwards stays good. */
+LX_INLINE lua_Integer check_size(lua_State *L, int narg)
+{
+    int isint;
+    lua_Integer n = lua_tointegerx(L, narg, &isint);
+    if (!isint)
+        n = luaL_checkinteger(L, narg); /* raises, worded by Lua */
+    if (n < 0)
+        luaL_argerror(L, narg, lua_pushfstring(L, "non-negative integer expected, got %I", n));
+    return n;
+}
+
+/* Allocates n zeroed bytes in `a` and pushes the handle. */
+LX_INLINE int push_block(lua_State *L, lx_arena *a, size_t n, size_t align)
+{
+    /* A constant alignment folds into the fast path's mask. */
+    lx_newblock b = align == LX_DEFAULT_ALIGN ? lx_arena_new_block(a, n, LX_DEFAULT_ALIGN)
+                                              : lx_arena_new_block(a, n, align);
+    if (b.p == NULL)
+        return lxb_alloc_error(L, a, n);
+    /* Recycled pages hold an earlier request's bytes: never show them. */
+    lx_zero(b.p, n);
+    lua_pushinteger(L, (lua_Integer)b.h);
+    return 1;
+}
+
+/* Opened after the arguments are converted: see check_size. */
+LX_INLINE lx_arena *open_arena(lua_State *L, const LArena *la)
+{
+    if (la->a == NULL)
+        luaL_error(L, "arena is closed");
+    return la->a;
+}
+
 static int a_alloc(lua_State *L)
 {
-    lx_arena *a = check_open(L);
-    /* Sizes follow Lua's own convention ("24" is 24), as string.rep's do:
-     * one API call fewer on the hottest path than lxb_checkint. */
-    lua_Integer n = luaL_checkinteger(L, 2);
+    LArena *la = check_any(L);
+    lua_Integer n = check_size(L, 2);
     size_t align = lua_gettop(L) < 3 ? LX_DEFAULT_ALIGN : check_align(L, 3);
-    int64_t h;
-    void *p;
-    if (n < 0)
-        luaL_argerror(L, 2, lua_pushfstring(L, "non-negative integer expected, got %I", n));
-    p = lx_arena_alloc_h(a, (size_t)n, align, &h);
-    if (p == NULL)
-        return lxb_alloc_error(L, a, (size_t)n);
-    /* Recycled pages hold an earlier request's bytes: never show them. */
-    lx_zero(p, (size_t)n);
-    lua_pushinteger(L, (lua_Integer)h);
+    return push_block(L, open_arena(L, la), (size_t)n, align);
+}
+
+/* alloc(n [, align]) from a:allocator(): the arena is upvalue 1, put
+ * there by allocator, so there is no self argument to check, and no
+ * method lookup in the caller. */
+static int bound_alloc(lua_State *L)
+{
+    const LArena *la = lua_touserdata(L, lua_upvalueindex(1));
+    lua_Integer n = check_size(L, 1);
+    size_t align = lua_gettop(L) < 2 ? LX_DEFAULT_ALIGN : check_align(L, 2);
+    return push_block(L, open_arena(L, la), (size_t)n, align);
+}
+
+/* a:allocator(): a function alloc(n [, align]) that does a:alloc(n, align). */
+static int a_allocator(lua_State *L)
+{
+    check_open(L);
+    lua_settop(L, 1);
+    lua_pushcclosure(L, bound_alloc, 1);
     return 1;
 }
 
@@ -410,6 +465,7 @@ static int a_tostring(lua_State *L)
 
 const luaL_Reg lxb_arena_methods[] = {
     {"alloc", a_alloc},
+    {"allocator", a_allocator},
     {"put", a_put},
     {"concat", a_concat},
     {"size", a_size},
