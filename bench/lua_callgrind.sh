@@ -17,7 +17,7 @@ set -eu
 cd "$(dirname "$0")/.."
 N1=${N1:-20000}
 N2=${N2:-120000}
-OPS=${*:-loop len alloc sub read pcall with_scope}
+OPS=${*:-loop len alloc bound sub read pcall with_scope}
 B=bench/build
 mkdir -p "$B"
 if [ ! -x "$B/lua_host" ] || [ bench/lua_host.c -nt "$B/lua_host" ]; then
