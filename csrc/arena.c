@@ -249,7 +249,7 @@ static void *bump_slow(lx_arena *a, size_t n, size_t align)
     uintptr_t start = lx_arena_start(a, align);
     unsigned char *p;
     if (start <= a->lim && n <= a->lim - start) { /* the fast path's test */
-        p = (unsigned char *)start;
+        p = (unsigned char *)start; /* NOLINT(performance-no-int-to-ptr) */
         a->off = start + n;
         LX_UNPOISON(p, n);
         return p;
@@ -263,7 +263,7 @@ static void *bump_slow(lx_arena *a, size_t n, size_t align)
         return fail(a, LX_EBUDGET);
     if (next_page(a) != 0)
         return fail(a, LX_ENOMEM);
-    p = (unsigned char *)a->off;
+    p = (unsigned char *)a->off; /* NOLINT(performance-no-int-to-ptr) */
     a->off += n; /* the new window holds n: n <= page_size and n <= budget left */
     LX_UNPOISON(p, n);
     return p;
