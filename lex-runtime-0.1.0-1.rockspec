@@ -33,6 +33,7 @@ build = {
     ["lexrt.handler"] = "lua/lexrt/handler.lua",
     ["lexrt.policy"] = "lua/lexrt/policy.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
+    ["lexrt.argcheck"] = "lua/lexrt/argcheck.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",
     ["lexrt.experiment.cli"] = "lua/lexrt/experiment/cli.lua",
     ["lexrt.experiment.ctx"] = "lua/lexrt/experiment/ctx.lua",
