@@ -71,6 +71,24 @@ describe("lexrt.argcheck", function()
       :format(SRC, line), err)
   end)
 
+  it("reads a count: a non-negative integer, an integral float taken as one", function()
+    assert.are.equal(0, argcheck.tocount(0, "n"))
+    assert.are.equal(5, argcheck.tocount(5, "n"))
+    local n = argcheck.tocount(50.0, "n")
+    assert.are.equal(50, n)
+    assert.are.equal("integer", math.type(n))
+  end)
+
+  it("refuses anything else as a count, showing a number as itself and others by type", function()
+    local cases = { { -1, "-1" }, { 1.5, "1.5" }, { math.huge, "inf" }, { "10", "string" },
+                    { true, "boolean" }, { {}, "table" } }
+    for _, case in ipairs(cases) do
+      assert.are.same({ nil, "budget must be a non-negative integer, got " .. case[2] },
+        { argcheck.tocount(case[1], "budget") })
+    end
+    assert.is_nil(argcheck.tocount(0 / 0, "budget"))
+  end)
+
   it("adds no position when the blamed caller is C", function()
     local ok, err = pcall(api, 1)
     assert.is_false(ok)

@@ -21,6 +21,16 @@ function M.message(n, fname, msg)
   return ("bad argument #%d to '%s' (%s)"):format(n, fname, msg)
 end
 
+-- A count: an integer >= 0, an integral float taken as that integer.
+-- Returns it, or nil and "<what> must be a non-negative integer, got <v>"
+-- (a number shown as itself, anything else by its type).
+function M.tocount(v, what)
+  local n = math.type(v) and math.tointeger(v)
+  if n and n >= 0 then return n end
+  local shown = type(v) == "number" and tostring(v) or type(v)
+  return nil, ("%s must be a non-negative integer, got %s"):format(what, shown)
+end
+
 -- The + 1 skips this function's own frame.
 function M.argerror(n, fname, msg, level)
   error(M.message(n, fname, msg), (level or 2) + 1)

@@ -41,10 +41,6 @@ local function is_handler(h)
   return ok and callable(enter) and callable(exit)
 end
 
-local function shown(v)
-  return type(v) == "number" and tostring(v) or type(v)
-end
-
 -- The options table: keep_results (boolean, default true) and max_errors
 -- (integer >= 0, default 10). Returns both, or nil and the message for
 -- argument #4.
@@ -66,15 +62,12 @@ local function read_options(opts)
   elseif type(keep) ~= "boolean" then
     return nil, ("keep_results must be a boolean, got %s"):format(type(keep))
   end
-  local max = opts.max_errors
-  if max == nil then
-    max = DEFAULT_MAX_ERRORS
-  else
-    local n = math.type(max) and math.tointeger(max)
-    if not n or n < 0 then
-      return nil, ("max_errors must be a non-negative integer, got %s"):format(shown(max))
-    end
-    max = n
+  if opts.max_errors == nil then
+    return keep, DEFAULT_MAX_ERRORS
+  end
+  local max, err = argcheck.tocount(opts.max_errors, "max_errors")
+  if not max then
+    return nil, err
   end
   return keep, max
 end
