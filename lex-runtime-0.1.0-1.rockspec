@@ -32,6 +32,7 @@ build = {
     ["lexrt"] = "lua/lexrt/init.lua",
     ["lexrt.handler"] = "lua/lexrt/handler.lua",
     ["lexrt.policy"] = "lua/lexrt/policy.lua",
+    ["lexrt.policy.lexical"] = "lua/lexrt/policy/lexical.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
     ["lexrt.argcheck"] = "lua/lexrt/argcheck.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",
