@@ -52,11 +52,15 @@ for _, k in ipairs(ALL_KINDS) do KNOWN_KINDS[k] = true end
 local KINDS_TEXT = table.concat(ALL_KINDS, ", ")
 
 -- The kinds whose calls carry a scope (path, host, command), sorted so
--- `wildcards()` comes out in a stable order.
+-- `wildcards()` comes out in a stable order; for each, the spec field
+-- that lists its grants, the violation a refusal is, and what its
+-- argument should be.
 local SCOPED_KINDS = { "fs_read", "fs_write", "net", "proc" }
-local SCOPE_FIELD = {
-  fs_read = "allow_fs_read", fs_write = "allow_fs_write",
-  net = "allow_net_host", proc = "allow_proc",
+local SCOPE = {
+  fs_read = { field = "allow_fs_read", violation = "fs_path_not_allowed", arg = "path" },
+  fs_write = { field = "allow_fs_write", violation = "fs_path_not_allowed", arg = "path" },
+  net = { field = "allow_net_host", violation = "net_host_not_allowed", arg = "URL or host" },
+  proc = { field = "allow_proc", violation = "proc_not_allowed", arg = "command" },
 }
 
 -- The fields a spec table may hold; the lists are checked in this order
@@ -149,7 +153,7 @@ local function check_grant(i, g)
   return nil
 end
 
--- Each compile_* returns the compiled scope or nil and a message.
+-- Each compile_* returns the compiled list or nil and a message.
 local function compile_effects(list)
   local grants, count = {}, 0
   for i, g in ipairs(list) do
@@ -162,25 +166,29 @@ local function compile_effects(list)
   return grants, count
 end
 
+-- The refusal of entry i of a scope list, `g`, that is not `what`.
+local function bad_entry(field, i, g, what)
+  return nil, ("%s entry %d ('%s') is not %s"):format(field, i, g, what)
+end
+
 local function compile_paths(field, list)
   local scope = {}
   for i, g in ipairs(list) do
     local grant = lexical.normalise_path(g)
     if not grant then
-      return nil, ("%s entry %d ('%s') is not a usable path"):format(field, i, g)
+      return bad_entry(field, i, g, "a usable path")
     end
     scope[#scope + 1] = grant
   end
   return scope
 end
 
-local function compile_hosts(list)
-  local scope = { exact = {}, suffixes = {}, size = #list }
+local function compile_hosts(field, list)
+  local scope = { exact = {}, suffixes = {} }
   for i, g in ipairs(list) do
     local c = lexical.host_grant(g)
     if not c then
-      return nil, ("allow_net_host entry %d ('%s') is not a host name or '*.domain'")
-        :format(i, g)
+      return bad_entry(field, i, g, "a host name or '*.domain'")
     end
     if c.exact then
       scope.exact[c.exact] = true
@@ -191,16 +199,20 @@ local function compile_hosts(list)
   return scope
 end
 
-local function compile_procs(list)
+local function compile_procs(field, list)
   local scope = {}
   for i, g in ipairs(list) do
     if not lexical.is_basename(g) then
-      return nil, ("allow_proc entry %d ('%s') is not a binary basename"):format(i, g)
+      return bad_entry(field, i, g, "a binary basename")
     end
     scope[g] = true
   end
   return scope
 end
+
+local COMPILE_SCOPE = {
+  fs_read = compile_paths, fs_write = compile_paths, net = compile_hosts, proc = compile_procs,
+}
 
 -- Turn a spec table into the private state of a policy, or nil and a
 -- message for argument #1.
@@ -218,15 +230,15 @@ local function compile_spec(spec)
   local st, err = {}, nil
   st.grants, st.count = compile_effects(spec.allow_effects or {})
   if not st.grants then return nil, st.count end
-  st.fs_read, err = compile_paths("allow_fs_read", spec.allow_fs_read or {})
-  if not st.fs_read then return nil, err end
-  st.fs_write, err = compile_paths("allow_fs_write", spec.allow_fs_write or {})
-  if not st.fs_write then return nil, err end
-  st.net, err = compile_hosts(spec.allow_net_host or {})
-  if not st.net then return nil, err end
-  st.proc, err = compile_procs(spec.allow_proc or {})
-  if not st.proc then return nil, err end
-  st.proc_count = #(spec.allow_proc or {})
+  -- An empty list leaves its kind open ("any"), as upstream.
+  st.open = {}
+  for _, kind in ipairs(SCOPED_KINDS) do
+    local field = SCOPE[kind].field
+    local list = spec[field] or {}
+    st[kind], err = COMPILE_SCOPE[kind](field, list)
+    if not st[kind] then return nil, err end
+    st.open[kind] = #list == 0
+  end
   if spec.budget ~= nil then
     st.budget, err = argcheck.tocount(spec.budget, "budget")
     if not st.budget then return nil, err end
@@ -303,12 +315,6 @@ local function kind_granted(st, kind)
   return false
 end
 
-local function scope_is_open(st, kind)
-  if kind == "net" then return st.net.size == 0 end
-  if kind == "proc" then return st.proc_count == 0 end
-  return #st[kind] == 0
-end
-
 function methods.allows(self, effect)
   local st = self_state(self, "allows")
   checktype(1, "allows", effect, "string")
@@ -319,7 +325,7 @@ function methods.wildcards(self)
   local st = self_state(self, "wildcards")
   local open = {}
   for _, kind in ipairs(SCOPED_KINDS) do
-    if kind_granted(st, kind) and scope_is_open(st, kind) then
+    if kind_granted(st, kind) and st.open[kind] then
       open[#open + 1] = kind
     end
   end
@@ -328,30 +334,23 @@ end
 
 ------------------------------------------------------------------------
 -- The scope checks, shared by check_call and check_program. Each takes
--- the scope argument (possibly not a string) and returns nil when it is
--- allowed, or a violation kind and detail.
+-- the compiled scope, the call's argument (a string) and the spec field's
+-- name, and returns nil when the argument is allowed, or why not.
 ------------------------------------------------------------------------
 
-local function check_path(st, kind, path)
-  local scope = st[kind]
-  if #scope == 0 then return nil end
-  local field = SCOPE_FIELD[kind]
-  if type(path) ~= "string" then
-    return "fs_path_not_allowed", ("path expected, got %s"):format(type(path))
-  end
+local function check_path(scope, path, field)
   local normal = lexical.normalise_path(path)
   if not normal then
-    return "fs_path_not_allowed", ("'%s' is not a usable path"):format(path)
+    return ("'%s' is not a usable path"):format(path)
   end
   for _, grant in ipairs(scope) do
     if lexical.path_inside(normal, grant) then return nil end
   end
   local resolved = lexical.path_string(normal)
   if resolved ~= path then
-    return "fs_path_not_allowed",
-      ("'%s' (resolves to '%s') is outside %s"):format(path, resolved, field)
+    return ("'%s' (resolves to '%s') is outside %s"):format(path, resolved, field)
   end
-  return "fs_path_not_allowed", ("'%s' is outside %s"):format(path, field)
+  return ("'%s' is outside %s"):format(path, field)
 end
 
 -- An exact grant, or a subdomain of a "*.domain" grant.
@@ -363,43 +362,44 @@ local function host_allowed(scope, host)
   return false
 end
 
-local function check_host(st, url)
-  if st.net.size == 0 then return nil end
-  if type(url) ~= "string" then
-    return "net_host_not_allowed", ("URL or host expected, got %s"):format(type(url))
-  end
+local function check_host(scope, url, field)
   local host, why = lexical.parse_host(url)
   if not host then
-    return "net_host_not_allowed", ("cannot read a host from '%s': %s"):format(url, why)
+    return ("cannot read a host from '%s': %s"):format(url, why)
   end
-  if host_allowed(st.net, host) then return nil end
+  if host_allowed(scope, host) then return nil end
   if host ~= url then
-    return "net_host_not_allowed",
-      ("host '%s' (from '%s') is not in allow_net_host"):format(host, url)
+    return ("host '%s' (from '%s') is not in %s"):format(host, url, field)
   end
-  return "net_host_not_allowed", ("host '%s' is not in allow_net_host"):format(host)
+  return ("host '%s' is not in %s"):format(host, field)
 end
 
-local function check_command(st, cmd)
-  if st.proc_count == 0 then return nil end
-  if type(cmd) ~= "string" then
-    return "proc_not_allowed", ("command expected, got %s"):format(type(cmd))
-  end
+local function check_command(scope, cmd, field)
   if lexical.has_shell_special(cmd) then
-    return "proc_not_allowed", ("command '%s' holds shell control characters"):format(cmd)
+    return ("command '%s' holds shell control characters"):format(cmd)
   end
   local base = lexical.command_basename(cmd)
   if not base then
-    return "proc_not_allowed", ("no binary in command '%s'"):format(cmd)
+    return ("no binary in command '%s'"):format(cmd)
   end
-  if st.proc[base] then return nil end
-  return "proc_not_allowed", ("'%s' is not in allow_proc"):format(base)
+  if scope[base] then return nil end
+  return ("'%s' is not in %s"):format(base, field)
 end
 
+local SCOPE_CHECK = {
+  fs_read = check_path, fs_write = check_path, net = check_host, proc = check_command,
+}
+
+-- nil when `arg` may be used, else a violation kind and detail. Kinds
+-- without a scope, and scoped kinds whose list is empty, pass.
 local function check_scope(st, kind, arg)
-  if kind == "fs_read" or kind == "fs_write" then return check_path(st, kind, arg) end
-  if kind == "net" then return check_host(st, arg) end
-  if kind == "proc" then return check_command(st, arg) end
+  local scope = SCOPE[kind]
+  if not scope or st.open[kind] then return nil end
+  if type(arg) ~= "string" then
+    return scope.violation, expected(scope.arg, arg)
+  end
+  local why = SCOPE_CHECK[kind](st[kind], arg, scope.field)
+  if why then return scope.violation, why end
   return nil
 end
 
