@@ -1,3 +1,4 @@
+-- The luarocks build of lexrt: the C core, the Lua modules and the experiment command.
 rockspec_format = "3.0"
 package = "lex-runtime"
 version = "0.1.0-1"
