@@ -12,6 +12,10 @@ CORE_SRC := csrc/arena.c csrc/pool.c csrc/sysmem.c
 BIND_SRC := csrc/l_arena.c csrc/l_handler.c csrc/lexrt.c
 HEADERS  := $(wildcard csrc/*.h)
 SO       := build/lexrt/core.so
+# The version is written once, in the rockspec; scripts/version.sh reads it
+# (only when a recipe needs it, so that a broken rockspec stops only those).
+ROCKSPEC := $(wildcard lex-runtime-*.rockspec)
+VERSION   = $(shell sh scripts/version.sh)
 
 # Runs Lua against this checkout rather than anything installed.
 LUA_ENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
@@ -31,9 +35,11 @@ deps:
 
 build: $(SO)
 
-$(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS)
+$(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS) $(ROCKSPEC)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc -o $@ $(CORE_SRC) $(BIND_SRC)
+	@test -n "$(VERSION)"
+	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc \
+	  -DLEXRT_VERSION='"$(VERSION)"' -o $@ $(CORE_SRC) $(BIND_SRC)
 
 test:
 	$(DEPS) test

@@ -90,6 +90,7 @@ local function parser()
     :argname("<n>")
   p:option("--gc", "Lua collector mode for every run."):choices({ "incremental", "generational" })
     :default("incremental")
+  p:flag("--version", "Print the version (" .. PROG .. " <version>) and exit.")
   return p
 end
 
@@ -224,6 +225,10 @@ local function run(argv)
   local ok, args = parser():pparse(argv)
   if not ok then
     usage_error("%s", args)
+  end
+  if args.version then
+    io.stdout:write(PROG, " ", require("lexrt.core")._VERSION, "\n")
+    return 0
   end
   local runs = M.plan(args)
   local bar = progress_bar(#runs)
