@@ -1,6 +1,6 @@
--- The rock: what the rockspec builds and what make dist packs. (make
--- test-installed, run by CI, then installs the packed rock and runs this
--- whole suite on it.)
+-- The rock: what the rockspec builds, what make dist packs, and what the
+-- README tells a user about installing it. (make test-installed, run by
+-- CI, then installs the packed rock and runs this whole suite on it.)
 
 -- Runs a shell command and returns its exit code, stdout and stderr,
 -- without the checkers' preloads or the calling make's flags.
@@ -181,5 +181,33 @@ describe("make test-installed", function()
     want[#want + 1] = "git"
     want[#want + 1] = "luarocks"
     assert.are.same(set(want), set(lines(installed)))
+  end)
+end)
+
+describe("README's Installing section", function()
+  local f = assert(io.open("README.md", "r"))
+  local readme = f:read("a")
+  f:close()
+  local section = readme:match("\n## Installing\n(.-)\n## ")
+
+  it("installs the rock file as root and with --local, by the name make dist gives it", function()
+    assert.is_string(section)
+    local rock = "./lex-runtime-<version>.src.rock"
+    assert.matches("make dist   # writes dist/lex-runtime-<version>.src.rock", section, 1, true)
+    assert.matches("sudo luarocks --lua-version=5.4 install --deps-mode=none " .. rock, section, 1, true)
+    assert.matches("\nluarocks --lua-version=5.4 install --local --deps-mode=none " .. rock, section, 1, true)
+  end)
+
+  it("says what luarocks path is for, and where the published source and its tag are", function()
+    assert.matches("### Where Lua finds it: `luarocks path`", section, 1, true)
+    assert.matches('eval "$(luarocks --lua-version=5.4 path)"', section, 1, true)
+    assert.matches(("`%s` at the tag `v<release>`"):format(SPEC.source.url), section:gsub("\n", " "), 1, true)
+  end)
+
+  it("names the make targets that exist", function()
+    for target in section:gmatch("`make ([%w-]+)`") do
+      local code, out = sh("make -n " .. target)
+      assert.are.equal(0, code, target .. ": " .. out)
+    end
   end)
 end)
