@@ -56,6 +56,9 @@ build = {
     ["lexrt.experiment.workload.json"] = "lua/lexrt/experiment/workload/json.lua",
     ["lexrt.experiment.workload.template"] = "lua/lexrt/experiment/workload/template.lua",
     ["lexrt.experiment.workload.bulk"] = "lua/lexrt/experiment/workload/bulk.lua",
+    -- The sample user workload, so that an installed lexrt-experiment can
+    -- point at it (--help); it is a workload file, not meant for require.
+    ["lexrt.experiment.example_workload"] = "examples/workload_custom.lua",
   },
   install = {
     bin = { ["lexrt-experiment"] = "bin/lexrt-experiment" },

@@ -182,6 +182,122 @@ describe("lexrt.policy construction", function()
   end)
 end)
 
+describe("lexrt.policy grants", function()
+  local KNOWN = "known kinds: io, net, time, rand, llm, proc, panic, fs_read, fs_write, budget, "
+    .. "llm_local, llm_cloud, a2a, mcp, env"
+
+  it("exports the known kinds as policy.KINDS, in permissive()'s order", function()
+    assert.are.same({ "io", "net", "time", "rand", "llm", "proc", "panic", "fs_read",
+      "fs_write", "budget", "llm_local", "llm_cloud", "a2a", "mcp", "env" }, policy.KINDS)
+    assert.are.same(policy.kinds(), policy.KINDS)
+    for _, k in ipairs(policy.KINDS) do
+      assert.is_true(policy.permissive():allows(k), k)
+    end
+  end)
+
+  it("cannot be widened by editing policy.KINDS", function()
+    local saved = policy.KINDS[1]
+    policy.KINDS[1] = "db"
+    local ok = pcall(policy, { allow_effects = { "db" } })
+    policy.KINDS[1] = saved
+    assert.is_false(ok)
+  end)
+
+  it("refuses a malformed grant, naming it", function()
+    for _, g in ipairs{ "fs_read:", "fs_read()", "net()", "proc(", "mcp(ocpp", "mcp()x",
+                        "mcp(x):y", ":ocpp", "(ocpp)", ":", "()" } do
+      assert.are.equal(("bad argument #1 to 'policy' (malformed grant '%s' in allow_effects)"):format(g),
+        error_of(policy, { allow_effects = { "io", g } }))
+    end
+  end)
+
+  it("refuses an unknown kind, naming it and listing the known kinds", function()
+    assert.are.equal("bad argument #1 to 'policy' (unknown effect kind 'ioo' in allow_effects; "
+      .. KNOWN .. ")", error_of(policy, { allow_effects = { "ioo" } }))
+    assert.are.equal("bad argument #1 to 'policy' (unknown effect kind 'db' (grant 'db:main') in "
+      .. "allow_effects; " .. KNOWN .. ")", error_of(policy, { allow_effects = { "io", "db:main" } }))
+    for _, g in ipairs{ "IO", " io", "io ", "fs", "llm-cloud", "fs_read/x" } do
+      assert.matches("unknown effect kind '" .. g:gsub("%p", "%%%0") .. "'",
+        error_of(policy, { allow_effects = { g } }))
+    end
+  end)
+
+  it("keeps parameterised grants of known kinds with a non-empty parameter", function()
+    for _, g in ipairs{ "mcp:ocpp", "mcp(ocpp)", "fs_read:/srv", "fs_read(/a:b)", "net:api.example.com",
+                        "proc(ls)", "budget:5", "mcp:a:b", "fs_read:/a(b)" } do
+      assert.is_true(policy.is_policy(policy{ allow_effects = { g } }), g)
+    end
+  end)
+
+  it("never lets a malformed kind through at dispatch, whatever is granted", function()
+    local p = policy{ allow_effects = { "fs_read", "net", "proc" }, allow_fs_read = { "/srv" },
+      allow_net_host = { "api.example.com" }, allow_proc = { "ls" } }
+    for _, kind in ipairs{ "fs_read:", "fs_read()", "fs_read(", "net()", "net:", "proc(", "proc()" } do
+      local v = p:check_call(kind, "open", "/etc/passwd")
+      assert_violation(v, "effect_not_allowed")
+      assert.are.equal(kind, v.effect)
+    end
+  end)
+
+  it("refuses dispatch(\"fs_read:\", \"open\", \"/etc/passwd\") through a handler", function()
+    local lexrt = require("lexrt")
+    local opened = {}
+    local h = lexrt.handler{
+      policy = policy{ allow_effects = { "fs_read" }, allow_fs_read = { "/srv" } },
+      effects = { ["fs_read:"] = { open = function(path) opened[#opened + 1] = path end },
+                  fs_read = { open = function(path) opened[#opened + 1] = path end } },
+    }
+    for _, kind in ipairs{ "fs_read:", "fs_read()", "fs_read:/srv" } do
+      local ok, v = pcall(h.dispatch, h, kind, "open", "/etc/passwd")
+      assert.is_false(ok)
+      assert.is_true(policy.is_violation(v))
+    end
+    assert.are.same({}, opened)
+    h:dispatch("fs_read:/srv", "open", "/srv/x")
+    assert.are.same({ "/srv/x" }, opened)
+  end)
+
+  it("checks the path, host and command lists under a parameterised grant of a scoped kind", function()
+    local p = policy{
+      allow_effects = { "fs_read:/etc/passwd", "fs_write(/srv)", "net:evil.example", "proc:rm" },
+      allow_fs_read = { "/srv" }, allow_fs_write = { "/srv" },
+      allow_net_host = { "api.example.com" }, allow_proc = { "ls" },
+    }
+    assert_violation(p:check_call("fs_read:/etc/passwd", "open", "/etc/passwd"), "fs_path_not_allowed")
+    assert_violation(p:check_call("fs_write:/srv", "open", "/etc/passwd"), "fs_path_not_allowed")
+    assert_violation(p:check_call("net:evil.example", "get", "http://evil.example/"), "net_host_not_allowed")
+    assert_violation(p:check_call("proc:rm", "run", "rm -rf /"), "proc_not_allowed")
+    assert.is_nil(p:check_call("fs_write(/srv)", "open", "/srv/x"))
+    -- The bare kinds were not granted: a parameterised grant covers only itself.
+    assert_violation(p:check_call("fs_read", "open", "/srv/x"), "effect_not_allowed")
+
+    local _, v = p:check_program{ f = { "fs_read:/etc/passwd", "net:evil.example", "proc:rm" } }
+    assert.are.equal(3, #v)
+    assert_violation(v[1], "fs_path_not_allowed")
+    assert_violation(v[2], "net_host_not_allowed")
+    assert_violation(v[3], "proc_not_allowed")
+  end)
+
+  it("refuses a malformed effect a program declares, even under the bare grant", function()
+    local p = policy{ allow_effects = { "fs_read" }, allow_fs_read = { "/srv" } }
+    local report, v = p:check_program{ f = { "fs_read:", "fs_read()", "fs_read:/srv/x" } }
+    assert.is_nil(report)
+    assert.are.equal(2, #v)
+    assert_violation(v[1], "effect_not_allowed")
+    assert.are.equal("fs_read:", v[1].effect)
+    assert_violation(v[2], "effect_not_allowed")
+  end)
+
+  it("reports a scoped kind open under a parameterised grant only when its list is empty", function()
+    assert.are.same({ "fs_read", "net" },
+      policy{ allow_effects = { "fs_read(/srv)", "net:api" } }:wildcards())
+    assert.are.same({}, policy{ allow_effects = { "fs_read(/srv)", "proc:ls" },
+      allow_fs_read = { "/srv" }, allow_proc = { "ls" } }:wildcards())
+    assert.are.same({ "proc" }, policy{ allow_effects = { "fs_read:/srv", "proc(ls)" },
+      allow_fs_read = { "/srv" } }:wildcards())
+  end)
+end)
+
 describe("lexrt.policy.pure and permissive", function()
   local KINDS = { "io", "net", "time", "rand", "llm", "proc", "panic", "fs_read",
                   "fs_write", "budget", "llm_local", "llm_cloud", "a2a", "mcp", "env" }
@@ -249,9 +365,11 @@ describe("p:allows", function()
   end)
 
   it("does not let a kind's name prefix stand for another kind", function()
-    local p = policy{ allow_effects = { "llm", "fs" } }
+    local p = policy{ allow_effects = { "llm", "fs_read" } }
     assert.is_false(p:allows("llm_cloud"))
-    assert.is_false(p:allows("fs_read"))
+    assert.is_false(p:allows("llm_local"))
+    assert.is_false(p:allows("fs_read_x"))
+    assert.is_false(p:allows("fs"))
   end)
 
   it("returns false for empty and malformed effect names", function()

@@ -13,7 +13,7 @@ describe("lexrt.serve", function()
       seen[#seen + 1] = id
       return r + 1
     end)
-    assert.are.same({ 11, 21, 31 }, summary.results)
+    assert.are.same({ 11, 21, 31, n = 3 }, summary.results)
     assert.are.equal(3, summary.requests)
     assert.are.equal(3, summary.ok)
     assert.are.equal(0, summary.failed)
@@ -43,6 +43,134 @@ describe("lexrt.serve", function()
       function() error("no") end)
     assert.are.equal(12, summary.failed)
     assert.are.equal(10, #summary.errors)
+    assert.are.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, summary.failed_at)
+  end)
+
+  it("gives results one slot per request, nil for a failure, and results.n", function()
+    local summary = lexrt.serve(lexrt.handler(), { 1, 2, 3, 4, 5 }, function(r)
+      if r % 2 == 0 then error("even " .. r, 0) end
+      return r * 10
+    end)
+    local results = summary.results
+    assert.are.equal(5, results.n)
+    assert.are.same({ 10, nil, 30, nil, 50, n = 5 }, results)
+    local all = table.pack(table.unpack(results, 1, results.n))
+    assert.are.equal(5, all.n)
+    assert.are.equal(50, all[5])
+    assert.are.equal(5, summary.requests)
+    assert.are.equal(3, summary.ok)
+    assert.are.equal(2, summary.failed)
+  end)
+
+  it("records the request index of every kept error in failed_at", function()
+    local summary = lexrt.serve(lexrt.handler(), { "a", "b", "c", "d", "e" }, function(r)
+      if r == "b" or r == "e" then error("bad " .. r, 0) end
+      if r == "d" then error() end -- a nil error value still has its index
+      return r
+    end)
+    assert.are.same({ 2, 4, 5 }, summary.failed_at)
+    assert.are.equal("bad b", summary.errors[1])
+    assert.is_nil(summary.errors[2])
+    assert.are.equal("bad e", summary.errors[3])
+    assert.are.equal(3, summary.failed)
+  end)
+
+  it("keeps max_errors errors, none with 0, and still counts every failure", function()
+    local function fail_odd(r)
+      if r % 2 == 1 then error("odd " .. r, 0) end
+      return r
+    end
+    local reqs = {}
+    for i = 1, 20 do reqs[i] = i end
+    local three = lexrt.serve(lexrt.handler(), reqs, fail_odd, { max_errors = 3 })
+    assert.are.same({ "odd 1", "odd 3", "odd 5" }, three.errors)
+    assert.are.same({ 1, 3, 5 }, three.failed_at)
+    assert.are.equal(10, three.failed)
+    assert.are.equal(10, three.ok)
+    local none = lexrt.serve(lexrt.handler(), reqs, fail_odd, { max_errors = 0 })
+    assert.are.same({}, none.errors)
+    assert.are.same({}, none.failed_at)
+    assert.are.equal(10, none.failed)
+    local all = lexrt.serve(lexrt.handler(), reqs, fail_odd, { max_errors = 100 })
+    assert.are.equal(10, #all.errors)
+    assert.are.equal(19, all.failed_at[10])
+  end)
+
+  it("drops the results with keep_results = false and keeps the counts exact", function()
+    local h = lexrt.handler()
+    local summary = lexrt.serve(h, { 1, 2, 3 }, function(r)
+      if r == 2 then error("two", 0) end
+      return r
+    end, { keep_results = false })
+    assert.is_nil(summary.results)
+    assert.are.equal(3, summary.requests)
+    assert.are.equal(2, summary.ok)
+    assert.are.equal(1, summary.failed)
+    assert.are.same({ "two" }, summary.errors)
+    assert.are.same({ 2 }, summary.failed_at)
+    assert.are.equal(0, h:stats().pages_live)
+  end)
+
+  it("holds no more Lua memory after 20 000 requests than after 1 000 with keep_results = false", function()
+    local h = lexrt.handler()
+    local body = ("x"):rep(1000)
+    local n, heap = 0, {}
+    local function requests()
+      n = n + 1
+      if n == 1000 or n == 20000 then
+        collectgarbage("collect")
+        heap[n] = collectgarbage("count")
+      end
+      if n <= 20000 then return n end
+    end
+    local summary = lexrt.serve(h, requests, function(r, _, _)
+      -- A fresh 1 KB response per request: a new string each time.
+      return body .. r
+    end, { keep_results = false })
+    assert.are.equal(20000, summary.requests)
+    assert.are.equal(20000, summary.ok)
+    local grown = heap[20000] - heap[1000]
+    assert.is_true(grown < 16, "the Lua heap grew by " .. grown .. " KiB")
+  end)
+
+  it("serves an iterator stream until it returns nil, requests of any type", function()
+    local stream = { "a", { path = "/x" }, 3, true }
+    local i = 0
+    local summary = lexrt.serve(lexrt.handler(), function()
+      i = i + 1
+      return stream[i]
+    end, function(r) return type(r) end)
+    assert.are.same({ "string", "table", "number", "boolean", n = 4 }, summary.results)
+  end)
+
+  it("refuses options that are not a table, unknown options and bad values", function()
+    local h = lexrt.handler()
+    local function f() end
+    local cases = {
+      { 5, "table expected, got number" },
+      { "x", "table expected, got string" },
+      { { keep = false }, "unknown option 'keep' (known: keep_results, max_errors)" },
+      { { [1] = true }, "unknown option '1' (known: keep_results, max_errors)" },
+      { { keep_results = 0 }, "keep_results must be a boolean, got number" },
+      { { keep_results = "no" }, "keep_results must be a boolean, got string" },
+      { { max_errors = -1 }, "max_errors must be a non-negative integer, got -1" },
+      { { max_errors = 1.5 }, "max_errors must be a non-negative integer, got 1.5" },
+      { { max_errors = "3" }, "max_errors must be a non-negative integer, got string" },
+      { { max_errors = math.huge }, "max_errors must be a non-negative integer, got inf" },
+    }
+    for _, c in ipairs(cases) do
+      assert.are.equal("bad argument #4 to 'serve' (" .. c[2] .. ")", err_of(lexrt.serve, h, {}, f, c[1]))
+    end
+    assert.are.equal(2, #lexrt.serve(h, { 1, 2, 3 }, error, { max_errors = 2.0 }).errors)
+  end)
+
+  it("points an argument error at the caller's line", function()
+    local ok, err = pcall(function()
+      local s = lexrt.serve(lexrt.handler(), {}, print, { bogus = true }) -- not a tail call
+      return s
+    end)
+    assert.is_false(ok)
+    assert.matches("^.-serve_spec%.lua:%d+: bad argument #4 to 'serve'", err)
   end)
 
   it("takes an iterator function for the requests", function()
@@ -51,7 +179,7 @@ describe("lexrt.serve", function()
       n = n + 1
       if n <= 4 then return n end
     end, function(r) return r * r end)
-    assert.are.same({ 1, 4, 9, 16 }, summary.results)
+    assert.are.same({ 1, 4, 9, 16, n = 4 }, summary.results)
   end)
 
   it("accepts any Lua table with the handler's methods", function()
@@ -72,7 +200,7 @@ describe("lexrt.serve", function()
       assert.are.equal(custom, handler)
       return r .. id
     end)
-    assert.are.same({ "a1", "b2" }, summary.results)
+    assert.are.same({ "a1", "b2", n = 2 }, summary.results)
     assert.are.same({ "enter 1", "exit 1", "enter 2", "exit 2" }, events)
   end)
 

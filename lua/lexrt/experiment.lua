@@ -112,9 +112,12 @@ function M.generate(workload, n, seed)
   local gen = workload.generate or default_generate
   local reqs = {}
   for i = 1, n do
-    local req = gen(Rng.new(seed, i), i)
+    local ok, req = pcall(gen, Rng.new(seed, i), i)
+    if not ok then
+      fail("workload %s, generate, request %d: %s", workload.name, i, tostring(req))
+    end
     if req == nil then
-      fail("workload %s: generate returned nil for request %d", workload.name, i)
+      fail("workload %s, generate, request %d: returned nil", workload.name, i)
     end
     reqs[i] = req
   end
@@ -282,6 +285,65 @@ local function run_mode(w, reqs, mode, page_size, o, tick)
   return row
 end
 
+-- Every argument error of run and sweep reads the same way, luaL_argerror
+-- style, and points at the caller: level 3 is this function, run or
+-- sweep, their caller.
+local function argerror(fname, msg)
+  error(("bad argument #1 to '%s' (%s)"):format(fname, msg), 3)
+end
+
+local MIN_PAGE, MAX_PAGE = 4096, 16 * 1024 * 1024
+local UNITS = { [""] = 1, k = 1024, m = 1024 * 1024 }
+
+--[[
+A page size: an integer, or a string "4096", "4k", "64KiB", "64kb", "1M",
+"1MiB" (binary units throughout, since page sizes are powers of two).
+Returns the size in bytes, or nil and a message. One parser for the
+command line (--page-sizes) and the Lua API (page_size, page_sizes).
+]]
+function M.parse_size(v)
+  local n, shown
+  if type(v) == "string" then
+    local digits, unit = v:match("^%s*(%d+)%s*([kKmM]?)[iI]?[bB]?%s*$")
+    n = digits and math.tointeger(tonumber(digits))
+    if not n then
+      return nil, ("'%s' is not a size (examples: 4096, 4k, 64KiB, 1M)"):format(v)
+    end
+    n, shown = n * UNITS[unit:lower()], ("'%s'"):format(v)
+  elseif type(v) == "number" then
+    n, shown = math.tointeger(v), tostring(v)
+  else
+    return nil, ("page size must be an integer or a string such as '64k', got %s"):format(type(v))
+  end
+  if not n or n < MIN_PAGE or n > MAX_PAGE or n & (n - 1) ~= 0 then
+    return nil, ("page size %s must be a power of two from 4 KiB to 16 MiB"):format(shown)
+  end
+  return n
+end
+
+-- The options each entry point takes; anything else is refused, so that a
+-- misspelt option ("n" for "requests") cannot be silently ignored.
+local OPTIONS = {
+  run = { "workload", "requests", "modes", "page_size", "seed", "warmup", "gc", "keep_bodies", "progress" },
+  sweep = { "workload", "requests", "modes", "page_sizes", "seed", "warmup", "gc", "keep_bodies", "progress" },
+}
+
+-- The helpers below return their value, or nil and a message for
+-- argument #1; options passes the message up to run or sweep.
+
+local function unknown_key(o, fname)
+  local known = {}
+  for _, k in ipairs(OPTIONS[fname]) do
+    known[k] = true
+  end
+  for k in pairs(o) do
+    if not known[k] then
+      return ("unknown option '%s' (known: %s)"):format(tostring(k), table.concat(OPTIONS[fname], ", "))
+    end
+  end
+  return nil
+end
+
 local function list_of(v, what)
   if type(v) == "string" then
     local out = {}
@@ -291,63 +353,99 @@ local function list_of(v, what)
     v = out
   end
   if type(v) ~= "table" or #v == 0 then
-    fail("%s must be a non-empty list", what)
+    return nil, what .. " must be a non-empty list"
   end
   return v
 end
 
-local function options(o, sweep)
-  o = o or {}
-  if type(o) ~= "table" then
-    fail("options must be a table, got %s", type(o))
+local function modes_of(o)
+  local list, err = list_of(o.modes or M.MODES, "modes")
+  if not list then
+    return nil, err
   end
-  local w = M.workload(o.workload or "json")
-  local n = o.requests or w.requests or M.DEFAULT_REQUESTS
-  if math.type(n) ~= "integer" or n < 1 then
-    fail("requests must be a positive integer, got %s", tostring(n))
-  end
-  local seed = o.seed or 1
-  if math.type(seed) ~= "integer" then
-    fail("seed must be an integer, got %s", tostring(seed))
-  end
-  local mode_list = list_of(o.modes or M.MODES, "modes")
-  for _, m in ipairs(mode_list) do
+  for _, m in ipairs(list) do
     if m ~= "gc" and m ~= "arena" and m ~= "arena-nopool" then
-      fail("unknown mode '%s' (expected %s)", tostring(m), table.concat(M.MODES, ", "))
+      return nil, ("unknown mode '%s' (expected %s)"):format(tostring(m), table.concat(M.MODES, ", "))
     end
   end
-  local sizes
-  if sweep then
-    sizes = list_of(o.page_sizes or M.SWEEP_PAGE_SIZES, "page_sizes")
+  return list
+end
+
+-- run's page_size or sweep's page_sizes, parsed, deduplicated and sorted
+-- (a sweep's rows, and its plotted lines, go left to right).
+local function page_sizes_of(o, fname)
+  local sizes, err
+  if fname == "sweep" then
+    sizes, err = list_of(o.page_sizes or M.SWEEP_PAGE_SIZES, "page_sizes")
+    if not sizes then
+      return nil, err
+    end
   else
     sizes = { o.page_size or M.PAGE_SIZE }
   end
   local seen, unique = {}, {}
-  for _, ps in ipairs(sizes) do
-    if math.type(ps) ~= "integer" or ps < 4096 or ps > 16 * 1024 * 1024 or ps & (ps - 1) ~= 0 then
-      fail("page size %s is not a power of two between 4096 and 16 MiB", tostring(ps))
+  for _, v in ipairs(sizes) do
+    local ps, why = M.parse_size(v)
+    if not ps then
+      return nil, why
     end
     if not seen[ps] then
       seen[ps] = true
       unique[#unique + 1] = ps
     end
   end
-  table.sort(unique) -- a sweep's rows, and its plotted lines, go left to right
-  sizes = unique
+  table.sort(unique)
+  return unique
+end
+
+local function options(o, fname)
+  if o == nil then
+    o = {}
+  elseif type(o) ~= "table" then
+    return nil, ("table expected, got %s"):format(type(o))
+  end
+  local bad = unknown_key(o, fname)
+  if bad then
+    return nil, bad
+  end
+  local ok, w = pcall(M.workload, o.workload or "json")
+  if not ok then
+    return nil, tostring(w)
+  end
+  local n = o.requests or w.requests or M.DEFAULT_REQUESTS
+  if math.type(n) ~= "integer" or n < 1 then
+    return nil, ("requests must be a positive integer, got %s"):format(tostring(n))
+  end
+  local seed = o.seed or 1
+  if math.type(seed) ~= "integer" then
+    return nil, ("seed must be an integer, got %s"):format(tostring(seed))
+  end
+  local mode_list, err = modes_of(o)
+  if not mode_list then
+    return nil, err
+  end
+  local sizes
+  sizes, err = page_sizes_of(o, fname)
+  if not sizes then
+    return nil, err
+  end
   local warmup = o.warmup or math.min(50, n // 10)
   if math.type(warmup) ~= "integer" or warmup < 0 then
-    fail("warmup must be a non-negative integer, got %s", tostring(warmup))
+    return nil, ("warmup must be a non-negative integer, got %s"):format(tostring(warmup))
   end
   local gc = o.gc or "incremental"
   if gc ~= "incremental" and gc ~= "generational" then
-    fail("gc must be 'incremental' or 'generational', got %s", tostring(gc))
+    return nil, ("gc must be 'incremental' or 'generational', got %s"):format(tostring(gc))
+  end
+  if o.keep_bodies ~= nil and type(o.keep_bodies) ~= "boolean" then
+    return nil, ("keep_bodies must be a boolean, got %s"):format(type(o.keep_bodies))
   end
   if o.progress ~= nil and type(o.progress) ~= "function" then
-    fail("progress must be a function")
+    return nil, ("progress must be a function, got %s"):format(type(o.progress))
   end
   return {
     workload = w, requests = n, seed = seed, modes = mode_list, page_sizes = sizes,
-    warmup = math.min(warmup, n), gc = gc, keep_bodies = o.keep_bodies and true or false,
+    warmup = math.min(warmup, n), gc = gc, keep_bodies = o.keep_bodies or false,
     progress = o.progress,
   }
 end
@@ -388,15 +486,21 @@ end
 --[[
 Runs a workload under each mode at one page size.
 opts: workload (name, .lua path or table; default "json"), requests,
-modes (list or comma string; default all), page_size (default 65536),
+modes (list or comma string; default all), page_size (an integer or a
+size string such as "64k"; default 65536),
 seed (default 1), warmup, gc ("incremental" or "generational"),
-keep_bodies (keep every response body in row.bodies), progress
-(function(done, total, label), called between requests).
+keep_bodies (true: keep every response body in row.bodies), progress
+(function(done, total, label), called between requests). Any other
+option is an argument error.
 Returns { workload, requests, seed, warmup, gc_mode, modes, page_sizes,
 rows = { one flat table of measurements per mode }, by_mode = { [mode] = row } }.
 ]]
 function M.run(opts)
-  local result = measure_all(options(opts, false))
+  local o, err = options(opts, "run")
+  if not o then
+    argerror("run", err)
+  end
+  local result = measure_all(o)
   result.by_mode = {}
   for _, row in ipairs(result.rows) do
     result.by_mode[row.mode] = row
@@ -405,13 +509,18 @@ function M.run(opts)
 end
 
 --[[
-Runs a workload across page sizes (opts.page_sizes, default 4 KiB ..
-1 MiB); other options as for run. gc mode does not depend on the page
-size and runs once (its row has no page_size). Returns the same shape as
-run, without by_mode: one row per arena mode and page size.
+Runs a workload across page sizes (opts.page_sizes, a list of integers
+or size strings such as { "4k", "1M" }, default 4 KiB .. 1 MiB); other
+options as for run. gc mode does not depend on the page size and runs
+once (its row has no page_size). Returns the same shape as run, without
+by_mode: one row per arena mode and page size.
 ]]
 function M.sweep(opts)
-  return measure_all(options(opts, true))
+  local o, err = options(opts, "sweep")
+  if not o then
+    argerror("sweep", err)
+  end
+  return measure_all(o)
 end
 
 return M

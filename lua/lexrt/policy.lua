@@ -38,6 +38,10 @@ local ALL_KINDS = {
   "fs_write", "budget", "llm_local", "llm_cloud", "a2a", "mcp", "env",
 }
 
+local KNOWN_KINDS = {}
+for _, k in ipairs(ALL_KINDS) do KNOWN_KINDS[k] = true end
+local KINDS_TEXT = table.concat(ALL_KINDS, ", ")
+
 -- The kinds whose calls carry a scope (path, host, command), sorted so
 -- `wildcards()` comes out in a stable order.
 local SCOPED_KINDS = { "fs_read", "fs_write", "net", "proc" }
@@ -125,8 +129,10 @@ end
 -- Split an effect into its kind and optional parameter. The kind cannot
 -- contain ':' '(' or ')', so the first ':' is the split point and a
 -- parameter may itself hold colons ("fs_read:/a:b"). A string that fits
--- neither form ("mcp:", "mcp(") is taken whole as a literal kind: it then
--- matches only an identical grant, which is the safe reading.
+-- neither form ("mcp:", "mcp(") is taken whole as a literal kind. The
+-- constructor refuses such grants, so a literal like that (at dispatch,
+-- in check_program) matches no grant and is refused: it can never reach
+-- a kind while skipping that kind's path, host or command list.
 local function parse_effect(s)
   local kind, param = s:match("^([^:()]+):(.+)$")
   if not kind then kind, param = s:match("^([^:()]+)%((.+)%)$") end
@@ -322,11 +328,30 @@ local function is_list_of_strings(t)
   return n == #t
 end
 
+-- A grant is KIND, KIND:PARAM or KIND(PARAM), with KIND one of
+-- ALL_KINDS and PARAM not empty. Anything else is refused here, so that
+-- the checks below only ever see well-formed grants of known kinds: a
+-- typo ("ioo") would otherwise grant nothing without a word, and a
+-- malformed grant ("fs_read:") would be a literal kind of its own.
+local function check_grant(i, g)
+  if g == "" then return ("allow_effects entry %d is empty"):format(i) end
+  local kind, param = parse_effect(g)
+  if not param and g:find("[:()]") then
+    return ("malformed grant '%s' in allow_effects"):format(g)
+  end
+  if not KNOWN_KINDS[kind] then
+    local which = param and ("'%s' (grant '%s')"):format(kind, g) or ("'%s'"):format(kind)
+    return ("unknown effect kind %s in allow_effects; known kinds: %s"):format(which, KINDS_TEXT)
+  end
+  return nil
+end
+
 -- Each compile_* returns the compiled scope or nil and a message.
 local function compile_effects(list)
   local grants, count = {}, 0
   for i, g in ipairs(list) do
-    if g == "" then return nil, ("allow_effects entry %d is empty"):format(i) end
+    local bad = check_grant(i, g)
+    if bad then return nil, bad end
     local c = canonical_effect(g)
     if not grants[c] then count = count + 1 end
     grants[c] = true
@@ -731,6 +756,10 @@ end
 function policy.is_policy(v)
   return state[v] ~= nil
 end
+
+-- The kinds a grant may name, in permissive()'s order. A copy: editing
+-- it changes nothing the constructor checks.
+policy.KINDS = table.move(ALL_KINDS, 1, #ALL_KINDS, 1, {})
 
 -- A fresh copy, so a caller cannot edit the module's list.
 function policy.kinds()

@@ -1,7 +1,21 @@
--- lexrt.serve(handler, requests, fn): the stand-in for Lex's serve loop.
--- Every request runs inside its own request scope, and the scope is exited
--- whatever fn does, exactly as the runtime layer brackets a Lex handler.
-local MAX_ERRORS = 10 -- errors kept in the summary; the count is exact
+-- lexrt.serve(handler, requests, fn [, opts]): the stand-in for Lex's serve
+-- loop. Every request runs inside its own request scope, and the scope is
+-- exited whatever fn does, exactly as the runtime layer brackets a Lex
+-- handler.
+--
+-- The summary's counts are exact however long the stream; what it keeps
+-- is bounded by the caller: `results` (one slot per request) only when
+-- keep_results is on, and at most max_errors errors. With keep_results
+-- off, serving an endless iterator holds no more memory after a million
+-- requests than after one.
+
+local DEFAULT_MAX_ERRORS = 10
+
+-- Every argument error of serve reads the same way, luaL_argerror style.
+-- Level 3: this function, serve, serve's caller.
+local function argerror(n, msg)
+  error(("bad argument #%d to 'serve' (%s)"):format(n, msg), 3)
+end
 
 local function iterate(requests)
   if type(requests) == "function" then
@@ -31,31 +45,87 @@ local function is_handler(h)
   return ok and callable(enter) and callable(exit)
 end
 
-return function(h, requests, fn)
+local function shown(v)
+  return type(v) == "number" and tostring(v) or type(v)
+end
+
+-- The options table: keep_results (boolean, default true) and max_errors
+-- (integer >= 0, default 10). Returns both, or nil and the message for
+-- argument #4.
+local function read_options(opts)
+  if opts == nil then
+    return true, DEFAULT_MAX_ERRORS
+  end
+  if type(opts) ~= "table" then
+    return nil, ("table expected, got %s"):format(type(opts))
+  end
+  for k in pairs(opts) do
+    if k ~= "keep_results" and k ~= "max_errors" then
+      return nil, ("unknown option '%s' (known: keep_results, max_errors)"):format(tostring(k))
+    end
+  end
+  local keep = opts.keep_results
+  if keep == nil then
+    keep = true
+  elseif type(keep) ~= "boolean" then
+    return nil, ("keep_results must be a boolean, got %s"):format(type(keep))
+  end
+  local max = opts.max_errors
+  if max == nil then
+    max = DEFAULT_MAX_ERRORS
+  else
+    local n = math.type(max) and math.tointeger(max)
+    if not n or n < 0 then
+      return nil, ("max_errors must be a non-negative integer, got %s"):format(shown(max))
+    end
+    max = n
+  end
+  return keep, max
+end
+
+return function(h, requests, fn, opts)
   if not is_handler(h) then
-    error("bad argument #1 to 'serve' (effect handler expected, got " .. type(h) .. ")", 2)
+    argerror(1, "effect handler expected, got " .. type(h))
   end
   local rt = type(requests)
   if rt ~= "table" and rt ~= "function" then
-    error("bad argument #2 to 'serve' (table or iterator function expected, got " .. rt .. ")", 2)
+    argerror(2, "table or iterator function expected, got " .. rt)
   end
   if type(fn) ~= "function" then
-    error("bad argument #3 to 'serve' (function expected, got " .. type(fn) .. ")", 2)
+    argerror(3, "function expected, got " .. type(fn))
   end
-  local summary = { requests = 0, ok = 0, failed = 0, errors = {}, results = {} }
+  local keep, max_errors = read_options(opts)
+  if keep == nil then
+    argerror(4, max_errors)
+  end
+
+  local results = keep and { n = 0 } or nil
+  local errors, failed_at = {}, {}
+  local summary = {
+    requests = 0, ok = 0, failed = 0, errors = errors, failed_at = failed_at, results = results,
+  }
+  local kept = 0
   for r in iterate(requests) do
     local n = summary.requests + 1
     summary.requests = n
     local id = h:enter_request_scope()
     local ok, res = pcall(fn, r, h, id)
     h:exit_request_scope(id)
+    if results then
+      results.n = n
+    end
     if ok then
       summary.ok = summary.ok + 1
-      summary.results[n] = res
+      if results then
+        results[n] = res
+      end
     else
       summary.failed = summary.failed + 1
-      if #summary.errors < MAX_ERRORS then
-        summary.errors[#summary.errors + 1] = res
+      if kept < max_errors then
+        -- Counted, not #errors: an error value may be nil.
+        kept = kept + 1
+        errors[kept] = res
+        failed_at[kept] = n
       end
     end
   end

@@ -29,22 +29,8 @@ local function usage_error(fmt, ...)
   error(setmetatable({ usage = fmt:format(...) }, Usage), 0)
 end
 
-local UNITS = { [""] = 1, k = 1024, m = 1024 * 1024 }
-
--- "4096", "4k", "64KiB", "64kb", "1M", "1MiB": binary units throughout,
--- since page sizes are powers of two.
-function M.parse_size(text)
-  local digits, unit = text:match("^%s*(%d+)%s*([kKmM]?)[iI]?[bB]?%s*$")
-  local n = digits and math.tointeger(tonumber(digits))
-  if not n then
-    return nil, ("'%s' is not a size (examples: 4096, 4k, 64KiB, 1M)"):format(text)
-  end
-  n = n * UNITS[unit:lower()]
-  if n < 4096 or n > 16 * 1024 * 1024 or n & (n - 1) ~= 0 then
-    return nil, ("page size '%s' must be a power of two from 4 KiB to 16 MiB"):format(text)
-  end
-  return n
-end
+-- The page-size parser the Lua API uses too, so both read "64k" alike.
+M.parse_size = experiment.parse_size
 
 local function split(text)
   local out = {}
@@ -60,20 +46,77 @@ end
 local function positive(text, name, allow_zero)
   local n = math.tointeger(tonumber(text))
   if not n or n < (allow_zero and 0 or 1) then
-    usage_error("%s: expected a %s integer, got '%s'", name, allow_zero and "non-negative" or "positive", text)
+    usage_error("%s must be a %s integer, got '%s'", name, allow_zero and "non-negative" or "positive", text)
   end
   return n
+end
+
+-- The options whose value may be a negative number, by every name.
+local NUMERIC = {
+  ["-n"] = "--requests", ["--requests"] = "--requests", ["--warmup"] = "--warmup",
+  ["-s"] = "--seed", ["--seed"] = "--seed", ["-p"] = "--page-sizes", ["--page-sizes"] = "--page-sizes",
+}
+
+-- argparse reads the "-5" of "-n -5" as an option of its own and says
+-- "unknown option '-5'". Join such a value to its option ("--requests=-5"),
+-- so that the option's own check says what is wrong with it.
+local function join_negative_values(argv)
+  local out, i = {}, 1
+  while i <= #argv do
+    local long, value = NUMERIC[argv[i]], argv[i + 1]
+    if long and value and value:match("^%-[%d.]") then
+      out[#out + 1] = long .. "=" .. value
+      i = i + 2
+    else
+      out[#out + 1] = argv[i]
+      i = i + 1
+    end
+  end
+  return out
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then
+    f:close()
+  end
+  return f ~= nil
+end
+
+-- The sample workload file, wherever this copy of the tool lives: installed
+-- by luarocks beside this module (the rockspec installs it as the module
+-- lexrt.experiment.example_workload), or in a checkout's examples/.
+-- nil when neither is there.
+function M.example_workload()
+  local here = debug.getinfo(1, "S").source:match("^@(.*)$") or ""
+  local dir = here:match("^(.*)/[^/]*$") or "."
+  local candidates = { dir .. "/example_workload.lua" }
+  local root = here:match("^(.-)lua/lexrt/experiment/cli%.lua$")
+  if root then
+    candidates[2] = (root .. "examples/workload_custom.lua"):gsub("/[^/]+/%.%./", "/")
+  end
+  for _, path in ipairs(candidates) do
+    if exists(path) then
+      return path
+    end
+  end
+  return nil
 end
 
 local function parser()
   local p = argparse(PROG, "Measure request memory strategies: the same workloads run with Lua's collector (gc), "
     .. "in a lexrt handler's pooled request-scope arenas (arena), and in a fresh arena per request (arena-nopool).")
   p:help_max_width(80)
+  -- argparse wraps the epilog at 80 columns, between words: the sample's
+  -- path stands alone on its line so that it is never split.
+  local example = M.example_workload()
   p:epilog("Examples:\n"
-    .. "  lexrt-experiment                                   every workload and mode, one table\n"
+    .. "  lexrt-experiment                       every workload and mode, one table\n"
     .. "  lexrt-experiment -w json -n 5000 --format csv\n"
     .. "  lexrt-experiment -w bulk --page-sizes 4k,16k,64k,256k,1M --svg sweep.svg\n"
-    .. "  lexrt-experiment -w examples/workload_custom.lua")
+    .. "  lexrt-experiment -w my_workload.lua   a workload of your own\n"
+    .. (example and ("\nA workload is a Lua file. Copy the sample, a CSV export, to start one:\n"
+      .. "  " .. example) or ""))
   p:option("-w --workload", "json, template, bulk, all, a comma list of these, or a workload file (.lua).", "all")
     :argname("<name|file>")
   p:option("-n --requests", "Requests per mode (default: per workload, json 3000, template 1000, bulk 80).")
@@ -90,6 +133,8 @@ local function parser()
     :argname("<n>")
   p:option("--gc", "Lua collector mode for every run."):choices({ "incremental", "generational" })
     :default("incremental")
+  p:flag("--progress", "Draw the progress bar on stderr from the first request, even when stderr is not "
+    .. "a terminal (by default it appears only on a terminal, once a run has taken a second).")
   p:flag("--version", "Print the version (" .. PROG .. " <version>) and exit.")
   return p
 end
@@ -119,7 +164,8 @@ local function workloads_of(text)
   return resolved
 end
 
--- Turns parsed arguments into a plan: a list of experiment options.
+-- Turns parsed arguments into a plan: a list of runs, each
+-- { sweep = boolean, options = the options for experiment.run or .sweep }.
 function M.plan(args)
   local modes = split(args.modes)
   if #modes == 0 then
@@ -159,16 +205,19 @@ function M.plan(args)
 
   local runs = {}
   for _, w in ipairs(workloads_of(args.workload)) do
+    local sweep = sizes ~= nil and #sizes > 1
     runs[#runs + 1] = {
-      workload = w,
-      requests = requests or w.requests or M.DEFAULT_REQUESTS[w.name] or experiment.DEFAULT_REQUESTS,
-      modes = modes,
-      page_sizes = sizes,
-      sweep = sizes ~= nil and #sizes > 1,
-      page_size = sizes and sizes[1] or nil,
-      seed = seed,
-      warmup = warmup,
-      gc = args.gc,
+      sweep = sweep,
+      options = {
+        workload = w,
+        requests = requests or w.requests or M.DEFAULT_REQUESTS[w.name] or experiment.DEFAULT_REQUESTS,
+        modes = modes,
+        page_sizes = sweep and sizes or nil,
+        page_size = (not sweep and sizes) and sizes[1] or nil,
+        seed = seed,
+        warmup = warmup,
+        gc = args.gc,
+      },
     }
   end
   return runs
@@ -178,10 +227,24 @@ local function stderr_is_terminal()
   return os.execute("[ -t 2 ]") == true
 end
 
--- A progress bar on stderr, drawn only once the run has taken a second,
--- and only when stderr is a terminal; nil otherwise.
-local function progress_bar(nruns)
-  if not stderr_is_terminal() then
+-- Seconds of CPU time a run takes before the bar appears on its own.
+M.PROGRESS_DELAY = 1
+
+-- Whether the bar is drawn now: always when --progress forces it;
+-- otherwise only on a terminal, and only once the run has taken
+-- PROGRESS_DELAY seconds, so that short runs print nothing extra.
+-- Pure, so the threshold can be tested without racing the clock.
+function M.progress_due(elapsed, is_terminal, forced)
+  if forced then
+    return true
+  end
+  return is_terminal and elapsed >= M.PROGRESS_DELAY
+end
+
+-- A progress bar on stderr, or nil when it can never be drawn.
+local function progress_bar(nruns, forced)
+  local terminal = stderr_is_terminal()
+  if not (forced or terminal) then
     return nil
   end
   local started, shown, last, run = os.clock(), false, -1, 0
@@ -190,7 +253,7 @@ local function progress_bar(nruns)
     run, last = run + 1, -1
   end
   function bar.draw(done, total, label)
-    if not shown and os.clock() - started < 1 then
+    if not shown and not M.progress_due(os.clock() - started, terminal, forced) then
       return
     end
     local pct = done * 100 // total
@@ -221,8 +284,25 @@ local function write_file(path, text)
   f:close()
 end
 
+-- Whether `path` can be written, tried before a run that may take
+-- minutes. The file is opened for appending, so an existing one is left
+-- as it was, and one this check creates is removed again.
+local function check_writable(path)
+  local _, _, code = os.rename(path, path) -- a no-op that tells whether it exists
+  local existed = code ~= 2 -- ENOENT
+  local f, err = io.open(path, "a")
+  if not f then
+    return nil, err
+  end
+  f:close()
+  if not existed then
+    os.remove(path)
+  end
+  return true
+end
+
 local function run(argv)
-  local ok, args = parser():pparse(argv)
+  local ok, args = parser():pparse(join_negative_values(argv))
   if not ok then
     usage_error("%s", args)
   end
@@ -231,15 +311,21 @@ local function run(argv)
     return 0
   end
   local runs = M.plan(args)
-  local bar = progress_bar(#runs)
+  if args.svg then
+    local writable, err = check_writable(args.svg)
+    if not writable then
+      usage_error("--svg: cannot write %s", err)
+    end
+  end
+  local bar = progress_bar(#runs, args.progress)
   local results = {}
   local done, err = pcall(function()
-    for k, o in ipairs(runs) do
+    for k, r in ipairs(runs) do
       if bar then
         bar.next_run()
-        o.progress = bar.draw
+        r.options.progress = bar.draw
       end
-      results[k] = o.sweep and experiment.sweep(o) or experiment.run(o)
+      results[k] = r.sweep and experiment.sweep(r.options) or experiment.run(r.options)
     end
   end)
   if bar then
