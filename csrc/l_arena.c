@@ -27,13 +27,19 @@ static LArena *check_any(lua_State *L)
     return la;
 }
 
-/* The one-line check every method starts with (cf. liolib's tofile). */
-static lx_arena *check_open(lua_State *L)
+/* The arena behind la, or "arena is closed". Asked again after anything
+ * that can run a finaliser (see the rule in lexrt.h). */
+static lx_arena *open_arena(lua_State *L, const LArena *la)
 {
-    LArena *la = check_any(L);
     if (la->a == NULL)
         luaL_error(L, "arena is closed");
     return la->a;
+}
+
+/* The one-line check every method starts with (cf. liolib's tofile). */
+static lx_arena *check_open(lua_State *L)
+{
+    return open_arena(L, check_any(L));
 }
 
 static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
@@ -194,11 +200,17 @@ static int a_alloc(lua_State *L)
 
 static int a_put(lua_State *L)
 {
-    lx_arena *a = check_open(L);
+    LArena *la = check_any(L);
+    lx_arena *a;
     size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
+    const char *s;
     int64_t h;
-    void *p = lx_arena_alloc_h(a, n, 1, &h);
+    void *p;
+    open_arena(L, la); /* a closed arena says so before any argument error */
+    /* A number becomes a new string here: a finaliser may run. */
+    s = luaL_checklstring(L, 2, &n);
+    a = open_arena(L, la);
+    p = lx_arena_alloc_h(a, n, 1, &h);
     if (p == NULL)
         return lxb_alloc_error(L, a, n);
     memcpy(p, s, n);
@@ -240,6 +252,9 @@ static size_t piece_len(lua_State *L, const lx_arena *a, lua_Integer i, const ch
  * a:concat(list): a new block holding the pieces of `list` in order, each
  * a handle of this arena or a string (cf. table.concat). Copies block to
  * block in C, so building a response from pieces makes no Lua garbage.
+ * Nothing between the two passes can allocate (raw reads of the list,
+ * strings already made), so no finaliser can change the arena there; an
+ * argument error allocates, but raises before `a` is used again.
  */
 static int a_concat(lua_State *L)
 {
@@ -285,13 +300,20 @@ static int a_size(lua_State *L)
 
 static int a_write(lua_State *L)
 {
-    lx_arena *a = check_open(L);
-    lx_block *b = check_block(L, a, 2);
-    lua_Integer pos = lxb_checkint(L, 3);
+    LArena *la = check_any(L);
+    lx_block *b;
+    lua_Integer pos;
     size_t n;
-    const char *s = luaL_checklstring(L, 4, &n);
+    const char *s;
+    open_arena(L, la); /* a closed arena says so before any argument error */
+    lxb_checkint(L, 2);
+    pos = lxb_checkint(L, 3);
     if (pos < 1)
         luaL_argerror(L, 3, lua_pushfstring(L, "position must be at least 1, got %I", pos));
+    /* A number becomes a new string here: a finaliser may run, so the
+     * arena and the block are looked up only afterwards. */
+    s = luaL_checklstring(L, 4, &n);
+    b = check_block(L, open_arena(L, la), 2);
     /* pos - 1 <= len and n <= len - (pos - 1): no overflow either way. */
     if ((size_t)(pos - 1) > b->len || n > b->len - (size_t)(pos - 1))
         luaL_argerror(L, 4, lua_pushfstring(L, "%I bytes at position %I cross the end of a %I-byte block",
@@ -321,6 +343,7 @@ static size_t end_pos(lua_Integer pos, size_t len)
     return len + (size_t)pos + 1;
 }
 
+/* lua_pushlstring copies the bytes before it can run the collector. */
 static int a_read(lua_State *L)
 {
     lx_arena *a = check_open(L);
@@ -354,6 +377,8 @@ static int a_stats(lua_State *L)
 {
     lx_arena *a = check_open(L);
     lx_stats s;
+    /* Copied before the table is made: a finaliser may close `a` then. */
+    size_t page_size = a->page_size, max_bytes = a->max_bytes;
     lx_arena_stats(a, &s);
     lua_createtable(L, 0, 13);
     SET_INT(L, "bytes_allocated", s.bytes_allocated);
@@ -366,9 +391,9 @@ static int a_stats(lua_State *L)
     SET_INT(L, "capacity", s.capacity);
     SET_INT(L, "peak_bytes", s.peak_bytes);
     SET_INT(L, "resets", s.resets);
-    SET_INT(L, "page_size", a->page_size);
-    if (a->max_bytes != LX_NO_BUDGET)
-        SET_INT(L, "max_bytes", a->max_bytes);
+    SET_INT(L, "page_size", page_size);
+    if (max_bytes != LX_NO_BUDGET)
+        SET_INT(L, "max_bytes", max_bytes);
     return 1;
 }
 
@@ -402,7 +427,7 @@ static int a_tostring(lua_State *L)
         lua_pushliteral(L, "lexrt.arena (closed)");
         return 1;
     }
-    lx_arena_stats(la->a, &s);
+    lx_arena_stats(la->a, &s); /* copied before the string is made */
     lua_pushfstring(L, "lexrt.arena(%I pages, %I bytes)", (lua_Integer)s.page_count,
                     (lua_Integer)s.bytes_allocated);
     return 1;

@@ -161,6 +161,9 @@ static int l_new_handler(lua_State *L)
     lua_setiuservalue(L, -2, UV_SCOPES);
 
     if (parent != NULL) {
+        /* Making h can run a finaliser that closes the parent. */
+        if (parent->closed)
+            luaL_error(L, "handler is closed");
         h->page_size = parent->page_size;
         h->max_bytes = parent->max_bytes;
         lp = parent->lp;
@@ -189,30 +192,49 @@ static int l_new_handler(lua_State *L)
     return 1;
 }
 
-/* Pushes a new scope's arena; its id is h->last_id. */
+/* Room for one more scope id. */
+static void reserve_id(lua_State *L, LHandler *h)
+{
+    size_t ncap;
+    lua_Integer *ids;
+    if (h->depth < h->cap)
+        return;
+    if (h->cap > SIZE_MAX / 2 / sizeof *ids)
+        lxb_nomem(L);
+    ncap = h->cap ? h->cap * 2 : 8;
+    ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
+    if (ids == NULL)
+        lxb_nomem(L);
+    h->ids = ids;
+    h->cap = ncap;
+}
+
+/*
+ * Pushes a new scope's arena (handler at index 1); its id is h->last_id.
+ * The arena object is made first: making it can run a finaliser that
+ * closes h or enters and exits its scopes, so h is checked only after.
+ * From there on nothing runs Lua code: rawseti into the scopes table can
+ * only fail for memory (raising before the arena holds anything), and the
+ * rest is C.
+ */
 static void enter_scope(lua_State *L, LHandler *h)
 {
-    LArena *la;
-    if (h->depth == h->cap) {
-        size_t ncap = h->cap ? h->cap * 2 : 8;
-        lua_Integer *ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
-        if (ids == NULL) {
-            lxb_nomem(L);
-            return; /* not reached: lxb_nomem raises */
-        }
-        h->ids = ids;
-        h->cap = ncap;
-    }
-    la = lxb_new_arena_object(L, 1, LX_UP_SCOPE_MT);
+    LArena *la = lxb_new_arena_object(L, 1, LX_UP_SCOPE_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
-    la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
-    if (la->a == NULL)
-        lxb_nomem(L);
+    if (h->closed)
+        luaL_error(L, "handler is closed");
+    if (h->last_id == LUA_MAXINTEGER)
+        luaL_error(L, "no scope ids left in this handler");
+    /* In the table before it owns pages, so an error leaves no orphan. */
     lua_getiuservalue(L, 1, UV_SCOPES);
     lua_pushvalue(L, -2);
     lua_rawseti(L, -2, (lua_Integer)h->depth + 1);
     lua_pop(L, 1);
+    reserve_id(L, h);
+    la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
+    if (la->a == NULL)
+        lxb_nomem(L);
     h->ids[h->depth++] = ++h->last_id;
     h->entered++;
 }
@@ -221,10 +243,12 @@ static void enter_scope(lua_State *L, LHandler *h)
 static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
 {
     size_t k = h->depth;
+    if (h->closed)
+        return 0;
     /* Ids grow with depth, so the scope is found from the top down. */
     while (k > 0 && h->ids[k - 1] > id)
         k--;
-    if (h->closed || k == 0 || h->ids[k - 1] != id)
+    if (k == 0 || h->ids[k - 1] != id)
         return 0;
     lua_getiuservalue(L, 1, UV_SCOPES);
     truncate_scopes(L, h, k - 1);
@@ -297,26 +321,32 @@ static int h_depth(lua_State *L)
     return 1;
 }
 
-#define SET_INT(L, name, v) (lua_pushinteger((L), (lua_Integer)(v)), lua_setfield((L), -2, (name)))
+static const char *const stat_names[] = {
+    "scopes_entered", "scopes_exited", "depth", "page_size", "pages_live", "pages_pooled",
+    "pool_pages", "pages_from_system", "pages_reused", "chunks_live", "chunks_pooled",
+    "chunks_from_system", "chunks_reused",
+};
+#define NSTATS (sizeof stat_names / sizeof stat_names[0])
 
 static int h_stats(lua_State *L)
 {
-    LHandler *h = check_any(L);
-    const lx_pool *p = &h->lp->pool;
-    lua_createtable(L, 0, 14);
-    SET_INT(L, "scopes_entered", h->entered);
-    SET_INT(L, "scopes_exited", h->exited);
-    SET_INT(L, "depth", h->depth);
-    SET_INT(L, "page_size", h->page_size);
-    SET_INT(L, "pages_live", p->pages_live);
-    SET_INT(L, "pages_pooled", p->npages);
-    SET_INT(L, "pool_pages", p->max_pages);
-    SET_INT(L, "pages_from_system", p->pages_from_system);
-    SET_INT(L, "pages_reused", p->pages_reused);
-    SET_INT(L, "chunks_live", p->chunks_live);
-    SET_INT(L, "chunks_pooled", p->nchunks);
-    SET_INT(L, "chunks_from_system", p->chunks_from_system);
-    SET_INT(L, "chunks_reused", p->chunks_reused);
+    const LHandler *h = check_any(L);
+    static const lx_pool none; /* a handler whose construction failed has no pool */
+    const lx_pool *p = h->lp != NULL ? &h->lp->pool : &none;
+    /* Copied before the table is made: a finaliser may close h then. */
+    const lua_Integer v[NSTATS] = {
+        h->entered, h->exited, (lua_Integer)h->depth, (lua_Integer)h->page_size,
+        (lua_Integer)p->pages_live, (lua_Integer)p->npages, (lua_Integer)p->max_pages,
+        (lua_Integer)p->pages_from_system, (lua_Integer)p->pages_reused,
+        (lua_Integer)p->chunks_live, (lua_Integer)p->nchunks,
+        (lua_Integer)p->chunks_from_system, (lua_Integer)p->chunks_reused,
+    };
+    size_t i;
+    lua_createtable(L, 0, (int)NSTATS);
+    for (i = 0; i < NSTATS; i++) {
+        lua_pushinteger(L, v[i]);
+        lua_setfield(L, -2, stat_names[i]);
+    }
     return 1;
 }
 

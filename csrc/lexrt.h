@@ -1,6 +1,19 @@
 /*
  * Shared by the binding files (the only ones that include Lua headers).
  *
+ * THE RULE for every function in the binding: any Lua API call that can
+ * allocate (converting a number to a string in lua_tolstring, creating a
+ * table, string or userdata, lua_pushfstring, luaL_Buffer, a lua_setfield
+ * with a new key, raising an argument error...) can run a step of the
+ * collector, and so any __gc, which can call back into lexrt and reset,
+ * close or exit the very arena, handler or pool the function is using.
+ * So: do every argument conversion and every Lua allocation BEFORE taking
+ * a C pointer into an arena, handler or pool (la->a, a block, h->ids,
+ * h->lp->pool), or look the object up again after it (its userdata stays
+ * put: only what it points to can change). Values copied to the C stack
+ * (an lx_stats, a length) are safe. spec/reentrancy_spec.lua runs a
+ * finaliser inside every method to hold us to it.
+ *
  * Every binding function gets the same upvalues, set once by
  * luaL_setfuncs in luaopen_lexrt_core, so that making objects needs no
  * registry lookup:
