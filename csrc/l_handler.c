@@ -64,7 +64,7 @@ static LHandler *check_any(lua_State *L)
 {
     LHandler *h = test_handler(L, 1);
     if (h == NULL)
-        luaL_typeerror(L, 1, "lexrt.handler");
+        lxb_typeerror(L, 1, "lexrt.handler");
     return h;
 }
 
@@ -127,7 +127,7 @@ static size_t opt_count(lua_State *L, int idx, const char *field, size_t def)
     }
     v = lua_tointegerx(L, -1, &isint);
     if (!isint || v < 0)
-        luaL_argerror(L, 1, lua_pushfstring(L, "%s must be a non-negative integer", field));
+        lxb_argerror(L, 1, lua_pushfstring(L, "%s must be a non-negative integer", field));
     lua_pop(L, 1);
     return (size_t)v;
 }
@@ -142,10 +142,10 @@ static int l_new_handler(lua_State *L)
 {
     LHandler *h, *parent = NULL;
     LPool *lp;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
+    lxb_checktable(L, 1);
+    lxb_checktable(L, 2);
     if (!lua_isnoneornil(L, 3) && (parent = test_handler(L, 3)) == NULL)
-        luaL_typeerror(L, 3, "lexrt.handler");
+        lxb_typeerror(L, 3, "lexrt.handler");
     if (parent != NULL && parent->closed)
         luaL_error(L, "handler is closed");
 
@@ -284,7 +284,7 @@ static int h_with_scope(lua_State *L)
     lua_Integer id;
     if (lua_type(L, 2) != LUA_TFUNCTION) {
         if (!luaL_getmetafield(L, 2, "__call"))
-            luaL_typeerror(L, 2, "function");
+            lxb_typeerror(L, 2, "function");
         lua_pop(L, 1);
     }
     enter_scope(L, h); /* h fn args... arena */

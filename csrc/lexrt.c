@@ -6,6 +6,7 @@
  * comparing metatables, with no registry lookup.
  */
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "lexrt.h"
@@ -17,7 +18,7 @@
  * (n < 0 disarms). For the specs' allocation-failure tests only. */
 static int l_fail_after(lua_State *L)
 {
-    lx_sys_fail_after((long)luaL_checkinteger(L, 1));
+    lx_sys_fail_after((long)lxb_checkint(L, 1));
     return 0;
 }
 
@@ -33,6 +34,61 @@ static const luaL_Reg test_funcs[] = {
     {"_sys_allocations", l_sys_allocations},
     {NULL, NULL},
 };
+
+/* The name the running C function is registered under ("?" if none). */
+static const char *own_name(lua_State *L, lua_Debug *ar)
+{
+    static const luaL_Reg *const regs[] = {
+        lxb_arena_methods, lxb_handler_methods, lxb_arena_funcs, lxb_handler_funcs,
+        lxb_arena_meta, lxb_handler_meta, test_funcs,
+    };
+    lua_CFunction f;
+    size_t i;
+    const luaL_Reg *r;
+    lua_getinfo(L, "f", ar);
+    f = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    for (i = 0; f != NULL && i < sizeof regs / sizeof regs[0]; i++)
+        for (r = regs[i]; r->name != NULL; r++)
+            if (r->func == f)
+                return r->name;
+    return "?";
+}
+
+/* luaL_argerror, less its search of package.loaded for a name. */
+int lxb_argerror(lua_State *L, int arg, const char *extramsg)
+{
+    lua_Debug ar;
+    if (!lua_getstack(L, 0, &ar))
+        return luaL_error(L, "bad argument #%d (%s)", arg, extramsg);
+    lua_getinfo(L, "n", &ar);
+    if (strcmp(ar.namewhat, "method") == 0) {
+        arg--; /* self is not counted */
+        if (arg == 0)
+            return luaL_error(L, "calling '%s' on bad self (%s)", ar.name, extramsg);
+    }
+    return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, ar.name != NULL ? ar.name : own_name(L, &ar),
+                      extramsg);
+}
+
+int lxb_typeerror(lua_State *L, int arg, const char *tname)
+{
+    const char *got;
+    if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING)
+        got = lua_tostring(L, -1);
+    else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA)
+        got = "light userdata";
+    else
+        got = luaL_typename(L, arg);
+    return lxb_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s", tname, got));
+}
+
+int lxb_interror(lua_State *L, int arg)
+{
+    if (lua_isnumber(L, arg))
+        return lxb_argerror(L, arg, "number has no integer representation");
+    return lxb_typeerror(L, arg, "number");
+}
 
 /* Registers `reg` into the table at -1, sharing the upvalues that sit at
  * base .. base + LX_NUPVALUES - 1. */

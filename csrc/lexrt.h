@@ -73,6 +73,31 @@ static inline void *lxb_test_object(lua_State *L, int idx, size_t size, const vo
     return (void *)p;
 }
 
+/*
+ * Argument errors worded as luaL_argerror's ("bad argument #2 to 'read'
+ * (...)"), but naming the function by its registered name when the call
+ * site gives none (pcall(a.read, a, h)), where luaL_argerror says '?'.
+ * Every argument error of the binding goes through these.
+ */
+int lxb_argerror(lua_State *L, int arg, const char *extramsg);
+int lxb_typeerror(lua_State *L, int arg, const char *tname);
+/* "number has no integer representation", or "number expected". */
+int lxb_interror(lua_State *L, int arg);
+
+static inline const char *lxb_checklstring(lua_State *L, int arg, size_t *len)
+{
+    const char *s = lua_tolstring(L, arg, len);
+    if (s == NULL)
+        lxb_typeerror(L, arg, "string");
+    return s;
+}
+
+static inline void lxb_checktable(lua_State *L, int arg)
+{
+    if (lua_type(L, arg) != LUA_TTABLE)
+        lxb_typeerror(L, arg, "table");
+}
+
 /* Raises the arena's last allocation error (a->err) as a Lua error. */
 int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n);
 /* Pushes a new, closed arena object with metatable `mt` (an upvalue
