@@ -57,7 +57,8 @@ int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n)
         return luaL_error(L, "arena budget exceeded: %I more bytes would pass max_bytes (%I, %I in use)",
                           (lua_Integer)n, (lua_Integer)a->max_bytes, (lua_Integer)lx_arena_bytes(a));
     case LX_ETOOMANY:
-        return luaL_error(L, "too many blocks in one arena (at most 4294967295 between resets)");
+        return luaL_error(L, "too many blocks in one arena (at most %I between resets)",
+                          (lua_Integer)LX_MAX_BLOCKS);
     default:
         return lxb_nomem(L);
     }

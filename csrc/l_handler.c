@@ -117,17 +117,22 @@ static void close_handler(lua_State *L, LHandler *h)
     }
 }
 
-static size_t opt_count(lua_State *L, int idx, const char *field, size_t def)
+/* opts.pool_pages: 0 .. LX_POOL_MAX_PAGES, or `def` when absent. */
+static size_t opt_pool_pages(lua_State *L, size_t def)
 {
     lua_Integer v;
     int isint;
-    if (lua_getfield(L, idx, field) == LUA_TNIL) {
+    if (lua_getfield(L, 1, "pool_pages") == LUA_TNIL) {
         lua_pop(L, 1);
         return def;
     }
     v = lua_tointegerx(L, -1, &isint);
-    if (!isint || v < 0)
-        lxb_argerror(L, 1, lua_pushfstring(L, "%s must be a non-negative integer", field));
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 0 || v > (lua_Integer)LX_POOL_MAX_PAGES) {
+        const char *got =
+            lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
+        lxb_argerror(L, 1, lua_pushfstring(L, "pool_pages must be an integer from 0 to %I, got %s",
+                                           (lua_Integer)LX_POOL_MAX_PAGES, got));
+    }
     lua_pop(L, 1);
     return (size_t)v;
 }
@@ -173,7 +178,7 @@ static int l_new_handler(lua_State *L)
         h->page_size = lxb_opt_page_size(L, 1, 1);
         h->max_bytes = lxb_opt_max_bytes(L, 1, 1);
         def_pages = POOL_BYTES / h->page_size; /* 1 when pages are 16 MiB */
-        pool_pages = opt_count(L, 1, "pool_pages", def_pages);
+        pool_pages = opt_pool_pages(L, def_pages);
         lp = lua_newuserdatauv(L, sizeof *lp, 0);
         memset(lp, 0, sizeof *lp);
         if (luaL_newmetatable(L, "lexrt.pool")) {
@@ -182,7 +187,7 @@ static int l_new_handler(lua_State *L)
         }
         lua_setmetatable(L, -2);
         if (lx_pool_init(&lp->pool, h->page_size, pool_pages, POOL_BYTES) != 0)
-            return lxb_nomem(L);
+            return luaL_error(L, "pool_pages out of range"); /* not reached: checked above */
         lp->live = 1;
     }
     lua_setiuservalue(L, -2, UV_POOL);

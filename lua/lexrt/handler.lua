@@ -117,10 +117,16 @@ function methods:note_call_budget(cost)
     argerror(1, "note_call_budget", "non-negative integer expected, got " .. tostring(cost))
   end
   local ceiling = env.policy.budget
-  if ceiling ~= nil and env.spent + n > ceiling then
-    error(policy.violation("budget_exceeded",
-      ("call budget %d would pass the ceiling %d (already spent %d)"):format(n, ceiling, env.spent),
-      { effect = "budget:" .. n }), 2)
+  -- With no ceiling the largest integer is one: past it the total would
+  -- wrap negative and let every later spend through. spent never passes
+  -- the limit, so `limit - spent` cannot wrap where `spent + n` could.
+  local limit = ceiling or math.maxinteger
+  if n > limit - env.spent then
+    local detail = ceiling ~= nil
+      and ("call budget %d would pass the ceiling %d (already spent %d)"):format(n, ceiling, env.spent)
+      or ("call budget %d would pass math.maxinteger, the largest total a handler counts (already spent %d)")
+        :format(n, env.spent)
+    error(policy.violation("budget_exceeded", detail, { effect = "budget:" .. n }), 2)
   end
   env.spent = env.spent + n
   return env.spent
