@@ -2,9 +2,10 @@
  * The default effect handler's request path: the scope stack of arenas.
  *
  * enter_request_scope pushes a fresh arena (pages from the handler's pool),
- * exit_request_scope truncates the stack back past the given scope. The
- * effect gate, budgets, with_scope and spawn_for_worker live in Lua
- * (lua/lexrt/handler.lua), which adds them to the same method table.
+ * exit_request_scope truncates the stack back past the given scope, and
+ * with_scope brackets a call with both. The effect gate, budgets and
+ * spawn_for_worker live in Lua (lua/lexrt/handler.lua), which adds them
+ * to the same method table, once, through core._handler_front.
  *
  * Ownership, and why finalisers run safely in any order Lua picks:
  *   pool userdata  <- user value 2 of every handler sharing it
@@ -138,7 +139,7 @@ static size_t opt_pool_pages(lua_State *L, size_t def)
 }
 
 /*
- * core.new_handler(opts, env [, parent])
+ * new_handler(opts, env [, parent]), from core._handler_front
  * opts: page_size, max_bytes, pool_pages (validated by the Lua front for
  * unknown keys). env: the Lua side's table (policy, effects, budget).
  * With a parent, the new handler shares its pool, page size and budget.
@@ -184,6 +185,8 @@ static int l_new_handler(lua_State *L)
         if (luaL_newmetatable(L, "lexrt.pool")) {
             lua_pushcfunction(L, pool_gc);
             lua_setfield(L, -2, "__gc");
+            lua_pushliteral(L, "lexrt.pool");
+            lua_setfield(L, -2, "__metatable");
         }
         lua_setmetatable(L, -2);
         if (lx_pool_init(&lp->pool, h->page_size, pool_pages, POOL_BYTES) != 0)
@@ -377,7 +380,43 @@ static int h_tostring(lua_State *L)
     return 1;
 }
 
-/* core.handler_env(h): the Lua side's table for this handler. */
+/*
+ * core._handler_front(methods): handler.lua's one call. Adds its Lua
+ * methods (dispatch, note_call_budget, spawn_for_worker) to the method
+ * table every handler shares, and returns the functions it builds on
+ * (new_handler, handler_env, is_handler), which core does not export.
+ * Once per load of the module: later calls are refused, so no script can
+ * add or replace a method of every handler.
+ */
+static int l_handler_front(lua_State *L)
+{
+    lx_state *st = lua_touserdata(L, LX_UP_STATE);
+    int i;
+    lxb_checktable(L, 1);
+    if (st->front_done)
+        return luaL_error(L, "the handler's Lua methods are already registered");
+    st->front_done = 1;
+    lua_getfield(L, LX_UP_HANDLER_MT, "__index"); /* 2: the method table */
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TFUNCTION)
+            return lxb_argerror(L, 1, "methods must map names to functions");
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return lxb_argerror(L, 1, lua_pushfstring(L, "method '%s' exists already", lua_tostring(L, -3)));
+        lua_pop(L, 1);
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    lua_newtable(L);
+    for (i = 1; i <= LX_NUPVALUES; i++)
+        lua_pushvalue(L, lua_upvalueindex(i));
+    luaL_setfuncs(L, lxb_handler_front, LX_NUPVALUES);
+    return 1;
+}
+
+/* The Lua side's table for this handler. */
 static int l_handler_env(lua_State *L)
 {
     check_any(L);
@@ -385,7 +424,7 @@ static int l_handler_env(lua_State *L)
     return 1;
 }
 
-/* core.is_handler(v) */
+/* Whether v is a handler. */
 static int l_is_handler(lua_State *L)
 {
     lua_pushboolean(L, test_handler(L, 1) != NULL);
@@ -412,6 +451,12 @@ const luaL_Reg lxb_handler_meta[] = {
 };
 
 const luaL_Reg lxb_handler_funcs[] = {
+    {"_handler_front", l_handler_front},
+    {NULL, NULL},
+};
+
+/* What core._handler_front hands to handler.lua. */
+const luaL_Reg lxb_handler_front[] = {
     {"new_handler", l_new_handler},
     {"handler_env", l_handler_env},
     {"is_handler", l_is_handler},

@@ -2,8 +2,10 @@
  * lexrt.core: assembles the module from the binding files.
  *
  * Each binding file contributes luaL_Reg arrays; every function gets the
- * same three upvalues (see lexrt.h), so each checks its self argument by
- * comparing metatables, with no registry lookup.
+ * same upvalues (see lexrt.h), so making objects needs no registry
+ * lookup. Every metatable hides itself (__metatable), and the method
+ * tables are not exported: code that holds one object cannot change how
+ * another's methods are found.
  */
 #include <stdint.h>
 #include <string.h>
@@ -40,7 +42,7 @@ static const char *own_name(lua_State *L, lua_Debug *ar)
 {
     static const luaL_Reg *const regs[] = {
         lxb_arena_methods, lxb_handler_methods, lxb_arena_funcs, lxb_handler_funcs,
-        lxb_arena_meta, lxb_handler_meta, test_funcs,
+        lxb_handler_front, lxb_arena_meta, lxb_handler_meta, test_funcs,
     };
     lua_CFunction f;
     size_t i;
@@ -100,6 +102,14 @@ static void set_funcs(lua_State *L, const luaL_Reg *reg, int base)
     luaL_setfuncs(L, reg, LX_NUPVALUES);
 }
 
+/* getmetatable(obj) gives `name`, never the table: no script can reach
+ * the method table that every object of the type shares. */
+static void protect(lua_State *L, int mt, const char *name)
+{
+    lua_pushstring(L, name);
+    lua_setfield(L, mt, "__metatable");
+}
+
 /* The module is built with -fvisibility=hidden so that calls between the
  * binding files are direct, not through the PLT; only this is exported. */
 __attribute__((visibility("default"))) int luaopen_lexrt_core(lua_State *L);
@@ -136,22 +146,23 @@ int luaopen_lexrt_core(lua_State *L)
     lua_pushliteral(L, "lexrt.arena");
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
+    protect(L, base, "lexrt.arena");
+    protect(L, base + 3, "lexrt.arena");
 
+    /* Handler: the Lua methods join through core._handler_front, once. */
     lua_newtable(L);
     set_funcs(L, lxb_handler_methods, base);
     lua_setfield(L, base + 1, "__index");
     lua_pushvalue(L, base + 1);
     set_funcs(L, lxb_handler_meta, base);
     lua_pop(L, 1);
+    protect(L, base + 1, "lexrt.handler");
+    st->front_done = 0;
 
     lua_newtable(L);
     set_funcs(L, lxb_arena_funcs, base);
     set_funcs(L, lxb_handler_funcs, base);
     luaL_setfuncs(L, test_funcs, 0);
-    lua_getfield(L, base, "__index");
-    lua_setfield(L, -2, "arena_methods");
-    lua_getfield(L, base + 1, "__index");
-    lua_setfield(L, -2, "handler_methods");
     lua_pushinteger(L, (lua_Integer)LX_PAGE_BYTES);
     lua_setfield(L, -2, "PAGE_BYTES");
     lua_pushboolean(L, lx_recycling());

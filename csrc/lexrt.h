@@ -45,6 +45,7 @@
 /* Per-Lua-state data; lives in a userdata, never in a C global. */
 typedef struct lx_state {
     uint64_t key_seed;
+    int front_done; /* core._handler_front has been called */
 } lx_state;
 
 /* The arena object. `a` is NULL once closed (or once its scope exited).
@@ -123,6 +124,7 @@ extern const luaL_Reg lxb_arena_funcs[];
 extern const luaL_Reg lxb_handler_methods[];
 extern const luaL_Reg lxb_handler_meta[];
 extern const luaL_Reg lxb_handler_funcs[];
+extern const luaL_Reg lxb_handler_front[];
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

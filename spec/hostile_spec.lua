@@ -157,3 +157,49 @@ describe("argument errors", function()
       err_of(function() local t = { read = a.read } return t:read(1) end))
   end)
 end)
+
+describe("lexrt objects", function()
+  it("hide their metatables from getmetatable", function()
+    local a = lexrt.arena()
+    local h = lexrt.handler()
+    h:enter_request_scope()
+    assert.are.equal("lexrt.arena", getmetatable(a))
+    assert.are.equal("lexrt.arena", getmetatable(h:active_arena()))
+    assert.are.equal("lexrt.handler", getmetatable(h))
+    assert.are.equal("lexrt.handler", getmetatable(h:spawn_for_worker()))
+    h:close()
+    assert.are.equal("lexrt.handler", getmetatable(h))
+  end)
+
+  it("give code holding one handler no way to change another's methods", function()
+    local victim = lexrt.handler({ policy = lexrt.policy.permissive(),
+      effects = { io = { read = function() return "the real effect" end } } })
+    local attacker = lexrt.handler()
+    local evil = function() return "evil" end
+    local attempts = {
+      function() getmetatable(attacker).__index.dispatch = evil end,
+      function() rawset(getmetatable(attacker), "__index", { dispatch = evil }) end,
+      function() attacker.dispatch = evil end,
+      function() attacker.with_scope = evil end,
+      function() require("lexrt.core").handler_methods.dispatch = evil end,
+      function() require("lexrt.core").arena_methods.put = evil end,
+      function() require("lexrt.core")._handler_front({ dispatch = evil }) end,
+      function() require("lexrt.core")._handler_front({ evil = evil }) end,
+    }
+    for _, attempt in ipairs(attempts) do
+      pcall(attempt)
+    end
+    assert.are.equal("the real effect", victim:dispatch("io", "read"))
+    assert.is_nil(victim.evil)
+    local a = lexrt.arena()
+    pcall(function() getmetatable(a).__index.put = evil end)
+    assert.are.equal("x", a:read(a:put("x")))
+  end)
+
+  it("do not export their method tables from lexrt.core", function()
+    local core = require("lexrt.core")
+    assert.is_nil(core.handler_methods)
+    assert.is_nil(core.arena_methods)
+    assert.matches("already registered", select(2, pcall(core._handler_front, {})))
+  end)
+end)

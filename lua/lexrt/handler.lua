@@ -5,9 +5,11 @@
 local core = require("lexrt.core")
 local policy = require("lexrt.policy")
 
-local methods = core.handler_methods
-local env_of = core.handler_env
-local new_handler = core.new_handler
+-- The Lua methods. core._handler_front (at the end) copies them into the
+-- method table every handler shares, once, and hands back the C
+-- functions below; core exports neither, so no script can reach them.
+local methods = {}
+local new_handler, env_of, is_handler
 
 local M = {}
 
@@ -66,7 +68,7 @@ function M.deny_all()
 end
 
 local function check_open(h, fname)
-  if not core.is_handler(h) then
+  if not is_handler(h) then
     argerror(1, fname, "lexrt.handler expected, got " .. type(h), 4)
   end
   if h:is_closed() then
@@ -139,5 +141,8 @@ function methods:spawn_for_worker()
 end
 
 -- with_scope is C (l_handler.c): it is on the request path.
+
+local front = core._handler_front(methods)
+new_handler, env_of, is_handler = front.new_handler, front.handler_env, front.is_handler
 
 return M
