@@ -23,6 +23,8 @@
 #define UV_ENV 1
 #define UV_POOL 2
 #define UV_SCOPES 3
+#define UV_GUARD 4 /* a spare scope guard for with_scope, or nil */
+#define NUV 4
 
 /* Pool bounds unless the handler says otherwise. */
 #define POOL_BYTES ((size_t)16 * 1024 * 1024)
@@ -155,7 +157,7 @@ static int l_new_handler(lua_State *L)
     if (parent != NULL && parent->closed)
         luaL_error(L, "handler is closed");
 
-    h = lua_newuserdatauv(L, sizeof *h, 3);
+    h = lua_newuserdatauv(L, sizeof *h, NUV);
     memset(h, 0, sizeof *h);
     h->tag = &handler_tag;
     h->closed = 1; /* until everything below has succeeded */
@@ -247,8 +249,9 @@ static void enter_scope(lua_State *L, LHandler *h)
     h->entered++;
 }
 
-/* Exits scope `id` (and every later one); true if it was open. */
-static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
+/* Exits scope `id` (and every later one) of the handler h at stack index
+ * hidx; true if it was open. */
+static int exit_scope(lua_State *L, int hidx, LHandler *h, lua_Integer id)
 {
     size_t k = h->depth;
     if (h->closed)
@@ -258,7 +261,7 @@ static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
         k--;
     if (k == 0 || h->ids[k - 1] != id)
         return 0;
-    lua_getiuservalue(L, 1, UV_SCOPES);
+    lua_getiuservalue(L, hidx, UV_SCOPES);
     truncate_scopes(L, h, k - 1);
     lua_pop(L, 1);
     return 1;
@@ -272,42 +275,147 @@ static int h_enter(lua_State *L)
     return 1;
 }
 
+/*
+ * with_scope in a coroutine: fn may yield, and the coroutine may then be
+ * closed (coroutine.close) or dropped, so with_scope's frame never
+ * resumes. A scope guard, marked to-be-closed in that frame, exits the
+ * scope when the coroutine is closed (__close) or collected (__gc).
+ * Its user value 1 is the handler; `id` is the scope to exit, 0 once it
+ * has nothing left to do. A guard whose slot has been closed goes back to
+ * its handler (UV_GUARD) for the next with_scope: one allocation per
+ * handler, not per call, unless calls overlap.
+ */
+typedef struct LGuard {
+    const void *tag; /* &guard_tag */
+    lua_Integer id;
+} LGuard;
+
+static const char guard_tag = 'G';
+
+/* Exits the guard's scope if it still has one, and pushes its handler.
+ * The guard is at index 1, and only ever one of ours (its metatable is
+ * private), so its user value is always a handler. */
+static LHandler *guard_fire(lua_State *L)
+{
+    LGuard *g = lua_touserdata(L, 1);
+    lua_Integer id = g->id;
+    LHandler *h;
+    g->id = 0;
+    lua_getiuservalue(L, 1, 1);
+    h = lua_touserdata(L, -1);
+    if (id != 0)
+        exit_scope(L, lua_gettop(L), h, id);
+    return h;
+}
+
+/* __close: the slot is done with; the guard may serve again. */
+static int guard_close(lua_State *L)
+{
+    LHandler *h = guard_fire(L);
+    int hidx = lua_gettop(L);
+    if (!h->closed && lua_getiuservalue(L, hidx, UV_GUARD) == LUA_TNIL) {
+        lua_pushvalue(L, 1);
+        lua_setiuservalue(L, hidx, UV_GUARD);
+    }
+    return 0;
+}
+
+/* __gc: the coroutine holding the guard was collected. */
+static int guard_gc(lua_State *L)
+{
+    guard_fire(L);
+    return 0;
+}
+
+/* Pushes a guard of handler h (at index 1): its spare one, or a new one. */
+static LGuard *push_guard(lua_State *L)
+{
+    LGuard *g;
+    if (lua_getiuservalue(L, 1, UV_GUARD) == LUA_TUSERDATA) {
+        lua_pushnil(L);
+        lua_setiuservalue(L, 1, UV_GUARD); /* ours alone until its slot closes */
+        return lua_touserdata(L, -1);
+    }
+    lua_pop(L, 1);
+    g = lua_newuserdatauv(L, sizeof *g, 1);
+    g->tag = &guard_tag;
+    g->id = 0;
+    lua_pushvalue(L, LX_UP_GUARD_MT);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    return g;
+}
+
 /* Where with_scope resumes after fn: directly, or after fn yielded. */
 static int with_scope_done(lua_State *L, int status, lua_KContext id)
 {
-    exit_scope(L, lua_touserdata(L, 1), (lua_Integer)id);
+    exit_scope(L, 1, lua_touserdata(L, 1), (lua_Integer)id);
     if (status != LUA_OK && status != LUA_YIELD)
         return lua_error(L); /* fn's error value, unchanged */
     return lua_gettop(L) - 1;
 }
 
+/* The same, with a guard at index 3. On success the guard's __close exits
+ * the scope as the results are returned. On an error the scope is exited
+ * here: when nothing in the coroutine catches the error, it dies with the
+ * guard's slot still open, and the scope must not wait for its collection. */
+static int guarded_done(lua_State *L, int status, lua_KContext id)
+{
+    if (status != LUA_OK && status != LUA_YIELD) {
+        ((LGuard *)lua_touserdata(L, 3))->id = 0;
+        exit_scope(L, 1, lua_touserdata(L, 1), (lua_Integer)id);
+        return lua_error(L); /* fn's error value, unchanged */
+    }
+    return lua_gettop(L) - 3;
+}
+
 /*
  * h:with_scope(fn, ...): fn(arena, id, ...) inside a scope that is exited
  * however fn ends. lua_pcallk, so that fn may yield (a coroutine server).
+ * Where fn cannot yield across this call (the main thread, or a C call
+ * without continuation in between), nothing can abandon this frame, and a
+ * plain protected call is enough: the request path pays for no guard.
  */
 static int h_with_scope(lua_State *L)
 {
     LHandler *h = check_open(L);
     int nargs = lua_gettop(L) - 2;
     lua_Integer id;
+    LGuard *g;
     if (lua_type(L, 2) != LUA_TFUNCTION) {
         if (!luaL_getmetafield(L, 2, "__call"))
             lxb_typeerror(L, 2, "function");
         lua_pop(L, 1);
     }
-    enter_scope(L, h); /* h fn args... arena */
+    if (!lua_isyieldable(L)) {
+        enter_scope(L, h); /* h fn args... arena */
+        id = h->last_id;
+        lua_insert(L, 3); /* h fn arena args... */
+        lua_pushinteger(L, id);
+        lua_insert(L, 4); /* h fn arena id args... */
+        return with_scope_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, with_scope_done),
+                               (lua_KContext)id);
+    }
+    g = push_guard(L); /* may allocate: enter_scope checks h afterwards */
+    lua_insert(L, 3);  /* h fn guard args... */
+    lua_pushvalue(L, 2);
+    lua_insert(L, 4);  /* h fn guard fn args... */
+    enter_scope(L, h); /* h fn guard fn args... arena */
     id = h->last_id;
-    lua_insert(L, 3); /* h fn arena args... */
+    lua_insert(L, 5); /* h fn guard fn arena args... */
     lua_pushinteger(L, id);
-    lua_insert(L, 4); /* h fn arena id args... */
-    return with_scope_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, with_scope_done),
-                           (lua_KContext)id);
+    lua_insert(L, 6); /* h fn guard fn arena id args... */
+    g->id = id;
+    lua_toclose(L, 3);
+    return guarded_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, guarded_done),
+                        (lua_KContext)id);
 }
 
 static int h_exit(lua_State *L)
 {
     LHandler *h = check_any(L);
-    lua_pushboolean(L, exit_scope(L, h, lxb_checkint(L, 2)));
+    lua_pushboolean(L, exit_scope(L, 1, h, lxb_checkint(L, 2)));
     return 1;
 }
 
@@ -440,6 +548,12 @@ const luaL_Reg lxb_handler_methods[] = {
     {"stats", h_stats},
     {"close", h_close},
     {"is_closed", h_is_closed},
+    {NULL, NULL},
+};
+
+const luaL_Reg lxb_guard_meta[] = {
+    {"__close", guard_close},
+    {"__gc", guard_gc},
     {NULL, NULL},
 };
 

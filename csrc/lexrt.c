@@ -127,7 +127,8 @@ int luaopen_lexrt_core(lua_State *L)
      * seed will do. */
     st->key_seed = (uint64_t)(uintptr_t)L ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
     luaL_newmetatable(L, "lexrt.scope_arena");
-    base = lua_gettop(L) - 3;
+    luaL_newmetatable(L, "lexrt.scope_guard");
+    base = lua_gettop(L) - 4;
 
     /* Arena metatables: methods in __index, then the metamethods; the
      * scope arena's share all of it but __gc. */
@@ -158,6 +159,10 @@ int luaopen_lexrt_core(lua_State *L)
     lua_pop(L, 1);
     protect(L, base + 1, "lexrt.handler");
     st->front_done = 0;
+    lua_pushvalue(L, base + 4);
+    luaL_setfuncs(L, lxb_guard_meta, 0);
+    lua_pop(L, 1);
+    protect(L, base + 4, "lexrt.scope_guard");
 
     lua_newtable(L);
     set_funcs(L, lxb_arena_funcs, base);

@@ -21,6 +21,7 @@
  *   4: the metatable of scope arenas: the arena's, less __gc. A scope's
  *      arena is released by its handler, never by the collector, and
  *      finalisers are the dearest part of a short-lived object.
+ *   5: the metatable of with_scope's scope guards (l_handler.c).
  */
 #ifndef LEXRT_BINDING_H
 #define LEXRT_BINDING_H
@@ -40,7 +41,8 @@
 #define LX_UP_HANDLER_MT lua_upvalueindex(2)
 #define LX_UP_STATE lua_upvalueindex(3)
 #define LX_UP_SCOPE_MT lua_upvalueindex(4)
-#define LX_NUPVALUES 4
+#define LX_UP_GUARD_MT lua_upvalueindex(5)
+#define LX_NUPVALUES 5
 
 /* Per-Lua-state data; lives in a userdata, never in a C global. */
 typedef struct lx_state {
@@ -123,6 +125,7 @@ extern const luaL_Reg lxb_arena_meta[];
 extern const luaL_Reg lxb_arena_funcs[];
 extern const luaL_Reg lxb_handler_methods[];
 extern const luaL_Reg lxb_handler_meta[];
+extern const luaL_Reg lxb_guard_meta[];
 extern const luaL_Reg lxb_handler_funcs[];
 extern const luaL_Reg lxb_handler_front[];
 

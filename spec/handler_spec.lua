@@ -287,6 +287,106 @@ describe("lexrt.handler", function()
     end)
   end)
 
+  describe("with_scope in a coroutine", function()
+    local function open_scopes(h)
+      local s = h:stats()
+      return s.depth, s.pages_live
+    end
+
+    -- A coroutine that enters `levels` nested scopes, takes a page in
+    -- each, and yields from the innermost one.
+    local function suspended_inside(h, levels)
+      local co = coroutine.create(function()
+        local function enter(n)
+          return h:with_scope(function(a)
+            a:alloc(100)
+            if n > 1 then return enter(n - 1) end
+            coroutine.yield("inside")
+            return "done"
+          end)
+        end
+        return enter(levels)
+      end)
+      assert.are.same({ true, "inside" }, { coroutine.resume(co) })
+      assert.are.same({ levels, levels }, { open_scopes(h) })
+      return co
+    end
+
+    it("resumes, returns fn's results and exits the scope when the coroutine finishes", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local co = suspended_inside(h, 1)
+      assert.are.same({ true, "done" }, { coroutine.resume(co) })
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+    end)
+
+    it("re-raises fn's error unchanged after a yield and exits the scope", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local thrown = { code = 7 }
+      local co = coroutine.create(function()
+        return h:with_scope(function(a)
+          a:alloc(100)
+          coroutine.yield()
+          error(thrown)
+        end)
+      end)
+      coroutine.resume(co)
+      local ok, e = coroutine.resume(co)
+      assert.is_false(ok)
+      assert.are.equal(thrown, e)
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+    end)
+
+    it("exits its scopes when the coroutine is closed while suspended inside fn", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local co = suspended_inside(h, 3)
+      assert.is_true(coroutine.close(co))
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+      local s = h:stats()
+      assert.are.equal(s.scopes_entered, s.scopes_exited)
+    end)
+
+    it("exits its scopes no later than the collection of a dropped coroutine", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      for _ = 1, 10 do
+        suspended_inside(h, 2)
+        collectgarbage()
+        collectgarbage()
+        assert.are.same({ 0, 0 }, { open_scopes(h) })
+      end
+      assert.are.equal(20, h:stats().scopes_exited)
+    end)
+
+    it("leaves nothing open when the handler is closed before the coroutine", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local co = suspended_inside(h, 2)
+      h:close()
+      assert.is_true(coroutine.close(co))
+      local dropped = suspended_inside(lexrt.handler({ page_size = 4096 }), 1)
+      dropped = nil
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(dropped)
+      assert.is_true(h:is_closed())
+    end)
+
+    it("serves many requests in coroutines with no scope left open", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local results = {}
+      for i = 1, 50 do
+        local co = coroutine.wrap(function()
+          return h:with_scope(function(a, _, n)
+            local b = a:put(("request %d"):format(n))
+            return a:read(b)
+          end, i)
+        end)
+        results[i] = co()
+      end
+      assert.are.equal("request 50", results[50])
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+      assert.are.equal(50, h:stats().scopes_exited)
+    end)
+  end)
+
   describe("dispatch", function()
     local calls
     local function handler(grants)

@@ -417,6 +417,39 @@ case("with_scope: a finaliser that closes the handler while a callable table is 
     raised_inside(rec, res, "handler is closed", "with_scope")
   end)
 
+-- In a coroutine with_scope takes a scope guard: a new one (an allocation)
+-- the first time, the handler's spare one after that.
+case("with_scope in a coroutine: a finaliser that closes the handler while the scope guard is made "
+  .. "gives 'handler is closed'", function()
+    local h = handler_with_scopes(1)
+    coroutine.wrap(function()
+      local rec, res = fire_inside(h.with_scope, function() h:close() end,
+        function() return h:with_scope(function() return "called" end) end)
+      raised_inside(rec, res, "handler is closed", "with_scope")
+    end)()
+    eq(0, h:stats().pages_live, "pages_live")
+  end)
+
+case("with_scope in a coroutine: a finaliser that fills the scope array on entry makes the array grow",
+  function()
+    local h = handler_with_scopes(7)
+    coroutine.wrap(function()
+      eq("warm", h:with_scope(function() return "warm" end), "the guard is spare now")
+      local rec, res = fire_inside(h.with_scope, function() h:enter_request_scope() end,
+        function()
+          return h:with_scope(function(a, id)
+            return a:read(a:put("in scope")), id, h:arena_stack_depth()
+          end)
+        end)
+      returned_inside(rec, res, "with_scope")
+      eq("in scope", res[2], "fn's result")
+      eq(10, res[3], "id")
+      eq(9, res[4], "depth inside")
+    end)()
+    eq(8, h:arena_stack_depth(), "depth after")
+    exit_all(h)
+  end)
+
 case("stats: a finaliser that closes the handler while stats makes its table gets the stats from before",
   function()
     local h = handler_with_scopes(1)
