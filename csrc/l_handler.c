@@ -292,14 +292,17 @@ typedef struct LGuard {
 
 static const char guard_tag = 'G';
 
-/* Exits the guard's scope if it still has one, and pushes its handler.
- * The guard is at index 1, and only ever one of ours (its metatable is
- * private), so its user value is always a handler. */
+/* Exits the scope of the guard at index 1 if it still has one, and pushes
+ * its handler (its user value: always a handler). NULL if index 1 is not
+ * a guard, which only debug.getmetatable could arrange. */
 static LHandler *guard_fire(lua_State *L)
 {
-    LGuard *g = lua_touserdata(L, 1);
-    lua_Integer id = g->id;
+    LGuard *g = lxb_test_object(L, 1, sizeof(LGuard), &guard_tag);
+    lua_Integer id;
     LHandler *h;
+    if (g == NULL)
+        return NULL;
+    id = g->id;
     g->id = 0;
     lua_getiuservalue(L, 1, 1);
     h = lua_touserdata(L, -1);
@@ -313,7 +316,7 @@ static int guard_close(lua_State *L)
 {
     LHandler *h = guard_fire(L);
     int hidx = lua_gettop(L);
-    if (!h->closed && lua_getiuservalue(L, hidx, UV_GUARD) == LUA_TNIL) {
+    if (h != NULL && !h->closed && lua_getiuservalue(L, hidx, UV_GUARD) == LUA_TNIL) {
         lua_pushvalue(L, 1);
         lua_setiuservalue(L, hidx, UV_GUARD);
     }
