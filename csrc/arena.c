@@ -35,16 +35,15 @@ static uint32_t next_gen(uint64_t key, uint32_t g)
 
 static void empty_window(lx_arena *a)
 {
-    a->page = NULL;
     a->off = a->woff = 1;
     a->lim = a->plim = 0;
 }
 
-/* The window from `off` to the page end, or to where the budget ends. */
-static void set_window(lx_arena *a, unsigned char *page, size_t off, size_t plim)
+/* The window from address `off` to the page end `plim`, or to where the
+ * budget ends. */
+static void set_window(lx_arena *a, uintptr_t off, uintptr_t plim)
 {
     size_t left = a->max_bytes - a->used;
-    a->page = page;
     a->off = a->woff = off;
     a->plim = plim;
     a->lim = plim - off <= left ? plim : off + left;
@@ -54,6 +53,15 @@ static void set_gen(lx_arena *a, uint32_t gen)
 {
     a->gen = gen;
     a->hbase = ((uint64_t)gen << 32) ^ a->key;
+}
+
+/* Reset's generation step: crossing 2^32 starts a new lap (arena.h). */
+static void next_generation(lx_arena *a)
+{
+    uint32_t gen = next_gen(a->key, a->gen);
+    if (gen < a->gen)
+        a->key ^= LX_LAP_BIT;
+    set_gen(a, gen);
 }
 
 lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key)
@@ -150,22 +158,25 @@ void lx_arena_reset(lx_arena *a)
         release_pages(a);
     }
     a->nblocks = 0;
-    set_gen(a, next_gen(a->key, a->gen));
+    next_generation(a);
     a->allocs = a->large_allocs = a->wasted = 0;
     a->used = 0;
     a->ipage = 0;
     a->resets++;
     a->err = LX_OK;
     if (a->npages > 0)
-        set_window(a, a->pages[0], 0, a->page_size);
+        set_window(a, (uintptr_t)a->pages[0], (uintptr_t)a->pages[0] + a->page_size);
     else
         empty_window(a);
 }
 
 static int grow(void **arr, size_t *cap, size_t elem, size_t at_least)
 {
-    size_t ncap = *cap ? *cap * 2 : 16;
+    size_t ncap;
     void *p;
+    if (*cap > SIZE_MAX / 2)
+        return -1;
+    ncap = *cap ? *cap * 2 : 16;
     if (ncap < at_least)
         ncap = at_least;
     if (ncap > SIZE_MAX / elem)
@@ -214,10 +225,10 @@ static void *alloc_large(lx_arena *a, size_t n)
     a->chunks[a->nchunks].size = got;
     a->nchunks++;
     /* Close the window's books, then cut it to the budget that is left. */
-    a->used += n + (a->off - a->woff);
+    a->used += n + (size_t)(a->off - a->woff);
     a->woff = a->off;
     if (a->off <= a->plim)
-        set_window(a, a->page, a->off, a->plim);
+        set_window(a, a->off, a->plim);
     a->large_allocs++;
     LX_UNPOISON(c, n);
     return c;
@@ -238,20 +249,26 @@ static int next_page(lx_arena *a)
         a->pages[a->npages++] = page;
     }
     if (a->off <= a->plim)
-        a->wasted += a->plim - a->off;
-    a->used += a->off - a->woff;
+        a->wasted += (size_t)(a->plim - a->off);
+    a->used += (size_t)(a->off - a->woff);
     a->ipage = next;
-    set_window(a, a->pages[next], 0, a->page_size);
+    set_window(a, (uintptr_t)a->pages[next], (uintptr_t)a->pages[next] + a->page_size);
     return 0;
 }
 
-void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
+/* The bump when the fast path's window test failed, counting nothing. */
+static void *bump_slow(lx_arena *a, size_t n, size_t align)
 {
-    size_t start;
+    uintptr_t start = lx_arena_start(a, align);
     unsigned char *p;
+    if (start <= a->lim && n <= a->lim - start) { /* the fast path's test */
+        p = (unsigned char *)start; /* NOLINT(performance-no-int-to-ptr) */
+        a->off = start + n;
+        LX_UNPOISON(p, n);
+        return p;
+    }
     if (n > a->page_size)
         return alloc_large(a, n);
-    start = a->off + ((0 - a->off) & (align - 1));
     if (start <= a->plim && n <= a->plim - start)
         return fail(a, LX_EBUDGET); /* it fitted the page: only the budget said no */
     /* A fresh page starts at offset 0: no padding to charge. */
@@ -259,26 +276,34 @@ void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
         return fail(a, LX_EBUDGET);
     if (next_page(a) != 0)
         return fail(a, LX_ENOMEM);
-    p = a->page;
-    a->off = n; /* the new window holds n: n <= page_size and n <= budget left */
+    p = (unsigned char *)a->off; /* NOLINT(performance-no-int-to-ptr) */
+    a->off += n; /* the new window holds n: n <= page_size and n <= budget left */
     LX_UNPOISON(p, n);
     return p;
 }
 
-void *lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align, int64_t *h)
+void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
 {
-    void *p;
+    void *p = bump_slow(a, n, align);
+    if (p != NULL)
+        a->allocs++;
+    return p;
+}
+
+lx_newblock lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align)
+{
+    lx_newblock b = {NULL, 0};
     if (a->nblocks == a->cap_blocks && lx_arena_grow_blocks(a) != 0)
-        return NULL;
-    p = lx_arena_bump(a, n, align);
-    if (p != NULL) {
+        return b;
+    b.p = bump_slow(a, n, align);
+    if (b.p != NULL) {
         size_t i = a->nblocks;
-        a->blocks[i].ptr = p;
+        a->blocks[i].ptr = b.p;
         a->blocks[i].len = n;
         a->nblocks = i + 1;
-        *h = (int64_t)(a->hbase ^ i);
+        b.h = (int64_t)(a->hbase ^ i);
     }
-    return p;
+    return b;
 }
 
 void lx_arena_stats(const lx_arena *a, lx_stats *s)
@@ -309,7 +334,9 @@ void lx_arena_mark(const lx_arena *a, lx_mark *m)
 {
     m->npages = a->npages == 0 ? 0 : a->ipage + 1;
     m->ipage = a->ipage;
-    m->off = a->npages == 0 ? 0 : a->off;
+    /* With a page there is always a window in it (empty_window only runs
+     * when the arena holds none), so off is an address in pages[ipage]. */
+    m->off = a->npages == 0 ? 0 : (size_t)(a->off - (uintptr_t)a->pages[a->ipage]);
     m->bytes = lx_arena_bytes(a);
     m->wasted = a->wasted;
     m->allocs = a->allocs + a->nblocks; /* handle blocks become plain ones */
@@ -338,21 +365,22 @@ int lx_arena_rewind(lx_arena *a, const lx_mark *m)
         a->npages = m->npages;
     }
     a->nblocks = 0;
-    set_gen(a, next_gen(a->key, a->gen));
+    next_generation(a);
     a->allocs = m->allocs;
     a->large_allocs = m->large_allocs;
     a->wasted = m->wasted;
     a->used = m->bytes;
     a->err = LX_OK;
     if (m->npages > 0) {
+        unsigned char *page = a->pages[m->ipage];
         a->ipage = m->ipage;
         /* The page's tail after the mark is free again. */
-        LX_POISON(a->pages[m->ipage] + m->off, a->page_size - m->off);
-        set_window(a, a->pages[m->ipage], m->off, a->page_size);
+        LX_POISON(page + m->off, a->page_size - m->off);
+        set_window(a, (uintptr_t)page + m->off, (uintptr_t)page + a->page_size);
     } else {
         a->ipage = 0;
         if (keep > 0)
-            set_window(a, a->pages[0], 0, a->page_size);
+            set_window(a, (uintptr_t)a->pages[0], (uintptr_t)a->pages[0] + a->page_size);
         else
             empty_window(a);
     }
@@ -370,14 +398,14 @@ void *lx_arena_realloc(lx_arena *a, void *p, size_t osize, size_t nsize, size_t 
         return NULL;
     if (nsize <= osize)
         return p;
-    /* Integers, not pointers: p may lie in another page or arena, where
-     * relational pointer comparisons would be undefined. p inside the
-     * window's page and ending at the bump offset: it is the topmost
+    /* Addresses as integers: p may lie in another page or arena, where a
+     * relational pointer comparison would be undefined. p inside the
+     * window's page and ending at the bump address: it is the topmost
      * block, and the bytes after it up to lim are this arena's to give. */
     if (a->off <= a->lim) {
-        uintptr_t base = (uintptr_t)a->page, at = (uintptr_t)p;
-        if (at - base < a->off && at - base + osize == a->off && nsize - osize <= a->lim - a->off) {
-            LX_UNPOISON(a->page + a->off, nsize - osize);
+        uintptr_t base = a->plim - a->page_size, at = (uintptr_t)p;
+        if (at - base < a->off - base && at + osize == a->off && nsize - osize <= a->lim - a->off) {
+            LX_UNPOISON((unsigned char *)p + osize, nsize - osize);
             a->off += nsize - osize;
             return p;
         }
@@ -397,7 +425,7 @@ int lx_arena_set_budget(lx_arena *a, size_t max_bytes)
     if (a->off <= a->plim) {
         /* Close the window's books and reopen it under the new budget. */
         a->used = now;
-        set_window(a, a->page, a->off, a->plim);
+        set_window(a, a->off, a->plim);
     }
     return 0;
 }

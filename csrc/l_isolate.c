@@ -461,20 +461,24 @@ static int build_body(lua_State *L)
     return 0;
 }
 
-/* core.new_isolate(h, effects, source, chunkname, libs, max_bytes, max_instructions, name) */
+/* core.new_isolate(h, source, chunkname, libs, max_bytes, max_instructions, name) */
 static int l_new_isolate(lua_State *L)
 {
     LIsolate *iso;
     size_t build_budget;
     int st;
     if (!lxb_is_handler(L, 1))
-        luaL_typeerror(L, 1, "lexrt.handler");
-    luaL_checktype(L, 2, LUA_TTABLE);
+        return luaL_argerror(L, 1, lua_pushfstring(L, "handler must be a lexrt.handler, got %s", luaL_typename(L, 1)));
+    if (lxb_handler_closed(L, 1))
+        return luaL_error(L, "handler is closed");
+    luaL_checktype(L, 2, LUA_TSTRING);
     luaL_checktype(L, 3, LUA_TSTRING);
-    luaL_checktype(L, 4, LUA_TSTRING);
-    luaL_checktype(L, 5, LUA_TTABLE);
-    luaL_checktype(L, 8, LUA_TSTRING);
-    lua_settop(L, 8);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    luaL_checktype(L, 7, LUA_TSTRING);
+    lua_settop(L, 7);
+    lxb_handler_push_effects(L, 1);
+    lua_insert(L, 2);
+    /* Stack: h effects source chunkname libs mb mi name */
 
     /* Closed from birth (cf. lxb_new_arena_object): __gc has nothing to do
      * until the state exists. */

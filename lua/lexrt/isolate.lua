@@ -93,18 +93,20 @@ return function(opts)
     name = name or "isolate"
     chunkname = "=" .. name
   end
+  local max_bytes = count(opts, "max_bytes", 0)
+  local max_instructions = count(opts, "max_instructions", 1)
+  local libs = libs_of(rawget(opts, "libs"))
   local h = rawget(opts, "handler")
   if h == nil then
     h = handler.new()
-  elseif not core.is_handler(h) then
+  elseif not handler.is_handler(h) then
     argerror("handler must be a lexrt.handler, got " .. type(h))
   elseif h:is_closed() then
     error("handler is closed", 2)
   end
-  local effects = core.handler_env(h).effects
-  local max_bytes = count(opts, "max_bytes", 0)
-  local max_instructions = count(opts, "max_instructions", 1)
-  -- Named so that C argument errors read "to 'isolate'".
+  -- Named so that C argument errors (a handler that is not one) read
+  -- "to 'isolate'"; not a tail call, which would lose the name.
   local isolate = core.new_isolate
-  return isolate(h, effects, source, chunkname, libs_of(rawget(opts, "libs")), max_bytes, max_instructions, name)
+  local iso = isolate(h, source, chunkname, libs, max_bytes, max_instructions, name)
+  return iso
 end
