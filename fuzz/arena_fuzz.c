@@ -562,6 +562,15 @@ static void op_alloc(struct marena *m, size_t n, size_t align, int with_h, uint3
     op_alloc_from(m, n, align, with_h, seed, NULL);
 }
 
+/* After a new generation (reset, restore): a generation that wraps past
+ * 2^32 starts a new lap, which flips LX_LAP_BIT of the key and nothing
+ * else (arena.h); the model follows. */
+static void follow_lap(struct marena *m)
+{
+    FAILIF(((m->a->key ^ m->key) & ~LX_LAP_BIT) != 0);
+    m->key = m->a->key;
+}
+
 /* lx_arena_realloc of a block made without a handle (as a Lua state's). */
 static void op_realloc(struct marena *m, size_t pick, size_t n, uint32_t seed)
 {
@@ -688,6 +697,7 @@ static void op_restore(struct marena *m)
         return;
     }
     FAILIF(rc != 0);
+    follow_lap(m);
     for (i = 0; i < m->nb; i++)
         if (m->b[i].has_h)
             ring_push(&m->stale, m->b[i].h);
@@ -749,6 +759,7 @@ static void op_reset(struct marena *m)
         if (m->b[i].has_h)
             ring_push(&m->stale, m->b[i].h);
     lx_arena_reset(m->a);
+    follow_lap(m);
     if (m->bytes > m->peak)
         m->peak = m->bytes;
     if (m->gen_known) {

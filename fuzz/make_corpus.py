@@ -182,6 +182,14 @@ SEEDS['image'] = header(narenas=2, pool=True, pool_pages=6,
     verify(1) + all_handles()
 
 
+# a key whose generation wraps past 2^32 after a few resets and restores:
+# each wrap starts a new lap (the key's bit 31 flips)
+SEEDS['laps'] = header() + op(RAWKEY) + bytes([0, 0, 3]) + struct.pack('<Q', 0xfffffffc) + \
+    struct.pack('<Q', 0x5a0d0007) + small(8) + small(16, handle=False) + take() + \
+    b''.join(small(8, seed=i) + reset() + restore() + small(24, seed=i) for i in range(6)) + \
+    stale_all() + all_handles() + verify()
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
     os.makedirs(out, exist_ok=True)
