@@ -531,6 +531,8 @@ static int l_new_isolate(lua_State *L)
     st = lua_pcall(L, 5, 0, 0);
     iso->busy = 0;
     iso->L = NULL;
+    lua_pushnil(L); /* what effects raised while building is done with */
+    lua_setiuservalue(L, 9, UV_PENDING);
     if (st != LUA_OK) {
         iso_free(iso);
         return lua_error(L);
