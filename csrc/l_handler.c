@@ -315,6 +315,7 @@ static int h_stats(lua_State *L)
     SET_INT(L, "pages_reused", p->pages_reused);
     SET_INT(L, "chunks_live", p->chunks_live);
     SET_INT(L, "chunks_pooled", p->nchunks);
+    SET_INT(L, "chunk_bytes_pooled", p->chunk_bytes);
     SET_INT(L, "chunks_from_system", p->chunks_from_system);
     SET_INT(L, "chunks_reused", p->chunks_reused);
     return 1;

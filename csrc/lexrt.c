@@ -5,6 +5,7 @@
  * same three upvalues (see lexrt.h), so each checks its self argument by
  * comparing metatables, with no registry lookup.
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdint.h>
 #include <time.h>
 
@@ -25,6 +26,16 @@ static int l_fail_after(lua_State *L)
 static int l_sys_allocations(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)lx_sys_allocations());
+    return 1;
+}
+
+/* core.clock(): seconds of CLOCK_MONOTONIC as a float, the experiments'
+ * wall-clock timer (os.clock is CPU time). */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
     return 1;
 }
 
@@ -98,6 +109,13 @@ int luaopen_lexrt_core(lua_State *L)
     lua_setfield(L, -2, "handler_methods");
     lua_pushinteger(L, (lua_Integer)LX_PAGE_BYTES);
     lua_setfield(L, -2, "PAGE_BYTES");
+    lua_pushcfunction(L, l_clock);
+    lua_setfield(L, -2, "clock");
+    /* The page-size rule's bounds, so that Lua callers need not restate them. */
+    lua_pushinteger(L, (lua_Integer)LX_MIN_PAGE);
+    lua_setfield(L, -2, "MIN_PAGE_BYTES");
+    lua_pushinteger(L, (lua_Integer)LX_MAX_PAGE);
+    lua_setfield(L, -2, "MAX_PAGE_BYTES");
     lua_pushboolean(L, lx_recycling());
     lua_setfield(L, -2, "RECYCLING");
     lua_pushliteral(L, LEXRT_VERSION);
