@@ -1,74 +1,106 @@
 --[[
-One driver per memory mode. The runner only ever calls, per request,
-  d:start() -> ctx    before the handler (enter a scope / make an arena)
-  d:finish()          after it (exit the scope / close the arena)
-and, outside the timed pass, d:stats() (this request's sizes, between the
-two) and d:pool() (page counters, or nil), then d:close() once.
+The ways of managing request memory that an experiment compares, one
+entry per mode in M.LIST: its name, the collector mode it runs under,
+whether it uses arena pages (so the page size applies), one line saying
+what it is, and open(o), which returns a driver. The order of M.LIST is
+the order of the rows; adding a mode is adding an entry.
+
+open(o) gets o.workload (the workload table), o.page_size and o.slots
+(requests in flight at once) and returns a driver:
+  d:request(k, req [, probe])   runs one request in slot k (1..slots), from
+                                setting up its memory to releasing it, and
+                                raises what the handler raises. A handler's
+                                ctx:wait() yields (through this call) when
+                                slots > 1. With probe, calls probe(k, ctx,
+                                ref, arena) once the handler has returned
+                                and before the request's memory is
+                                released (arena: the request's lexrt arena,
+                                or nil).
+  d:held()                      bytes of arena memory held now: the open
+                                requests' pages and chunks plus the free
+                                ones a pool keeps (0 for the gc modes)
+  d:pool()                      the page pool's counters, or nil
+  d:close()
+The runner sets the collector mode; the driver only handles memory.
 ]]
 
 local Ctx = require("lexrt.experiment.ctx")
 
 local M = {}
 
-M.NAMES = { "gc", "arena", "arena-nopool" }
+-- The mode every other one is compared with.
+M.BASELINE = "gc"
 
--- The C module is loaded only when an arena mode runs, so gc mode works
--- (and the specs of this file can run) before the binding is built.
+-- The C module is loaded only when a mode that needs it runs, so that the
+-- gc modes work before the binding is built.
 local function lexrt()
   local ok, mod = pcall(require, "lexrt")
-  if ok and type(mod) == "table" and mod.handler and mod.arena then
-    return mod
+  if not ok then
+    error("the arena modes need the lexrt C module (lexrt.core): " .. tostring(mod):match("^[^\n]*"), 0)
   end
-  local ok2, core = pcall(require, "lexrt.core")
-  if ok2 and type(core) == "table" and core.handler and core.arena then
-    return core
-  end
-  local why = tostring(ok and "it has no handler/arena" or mod):match("^[^\n]*")
-  error("the arena modes need the lexrt C module (lexrt.core): " .. why, 0)
+  return mod
 end
 
----------------------------------------------------------------- gc
-local Gc = {}
-Gc.__index = Gc
+local function contexts(make, mode, slots)
+  local ctxs = {}
+  for k = 1, slots do
+    ctxs[k] = make(mode)
+    ctxs[k].yields = slots > 1
+  end
+  return ctxs
+end
 
-function Gc:start()
-  local ctx = self.ctx
+---------------------------------------------------------------- gc, gc-gen
+-- Plain Lua values; whichever collector is running frees them.
+local Plain = {}
+Plain.__index = Plain
+
+function Plain:request(k, req, probe)
+  local ctx = self.ctxs[k]
   ctx.bytes = 0
-  return ctx
+  local ref = self.handler(ctx, req)
+  if probe then
+    probe(k, ctx, ref, nil)
+  end
 end
 
-function Gc:finish() end
-
-function Gc:stats()
-  return { bytes_allocated = self.ctx.bytes }
+function Plain.held()
+  return 0
 end
 
-function Gc:pool()
+function Plain.pool()
   return nil
 end
 
-function Gc:close() end
+function Plain.close() end
+
+local function open_plain(o, mode)
+  return setmetatable({ handler = o.workload.handler, ctxs = contexts(Ctx.gc, mode, o.slots) }, Plain)
+end
 
 ---------------------------------------------------------------- arena
--- Requests in scopes of one handler: pages go back to its pool.
+-- Requests in scopes of one handler; pages go back to its pool. Each slot
+-- has a worker of its own (h:spawn_for_worker(): same pool, own scope
+-- stack), because exiting a scope also exits every scope entered after
+-- it: requests that finish out of order must not share a stack.
 local Scoped = {}
 Scoped.__index = Scoped
 
-function Scoped:start()
-  local h = self.h
-  self.id = h:enter_request_scope()
-  local ctx = self.ctx
-  ctx.a = h:active_arena()
-  return ctx
+function Scoped:request(k, req, probe)
+  local ctx = self.ctxs[k]
+  self.workers[k]:with_scope(self.body, ctx, req, probe, k)
+  ctx.a = false
 end
 
-function Scoped:finish()
-  self.h:exit_request_scope(self.id)
-  self.ctx.a = false
-end
-
-function Scoped:stats()
-  return self.ctx.a:stats()
+function Scoped:held()
+  local s = self.h:stats()
+  local bytes = s.pages_pooled * s.page_size + s.chunk_bytes_pooled
+  for _, ctx in ipairs(self.ctxs) do
+    if ctx.a then
+      bytes = bytes + ctx.a:stats().capacity
+    end
+  end
+  return bytes
 end
 
 function Scoped:pool()
@@ -76,47 +108,107 @@ function Scoped:pool()
 end
 
 function Scoped:close()
+  for _, worker in ipairs(self.workers) do
+    worker:close()
+  end
   self.h:close()
 end
 
+local function open_scoped(o, mode)
+  local h = lexrt().handler({ page_size = o.page_size })
+  local workers = { h }
+  for k = 2, o.slots do
+    workers[k] = h:spawn_for_worker()
+  end
+  local handler = o.workload.handler
+  local function body(a, _, ctx, req, probe, k)
+    ctx.a = a
+    local ref = handler(ctx, req)
+    if probe then
+      probe(k, ctx, ref, a)
+    end
+  end
+  return setmetatable({ h = h, workers = workers, body = body, ctxs = contexts(Ctx.arena, mode, o.slots) }, Scoped)
+end
+
 ---------------------------------------------------------------- arena-nopool
--- A fresh arena per request, closed at the end: every page comes from
--- the system and goes straight back.
+-- A fresh arena per request, closed at its end: every page comes from the
+-- system and goes straight back.
 local Fresh = {}
 Fresh.__index = Fresh
 
-function Fresh:start()
-  local ctx = self.ctx
-  ctx.a = self.lexrt.arena(self.opts)
-  return ctx
-end
-
-function Fresh:finish()
-  self.ctx.a:close()
-  self.ctx.a = false
-end
-
-function Fresh:stats()
-  return self.ctx.a:stats()
-end
-
-function Fresh:pool()
-  return nil
-end
-
-function Fresh:close() end
-
-function M.open(mode, page_size)
-  if mode == "gc" then
-    return setmetatable({ ctx = Ctx.gc() }, Gc)
-  elseif mode == "arena" then
-    local h = lexrt().handler({ page_size = page_size })
-    return setmetatable({ h = h, ctx = Ctx.arena(mode) }, Scoped)
-  elseif mode == "arena-nopool" then
-    -- One options table for every request: no garbage from the harness.
-    return setmetatable({ lexrt = lexrt(), opts = { page_size = page_size }, ctx = Ctx.arena(mode) }, Fresh)
+function Fresh:request(k, req, probe)
+  local ctx = self.ctxs[k]
+  local a <close> = self.new_arena(self.opts)
+  ctx.a = a
+  local ref = self.handler(ctx, req)
+  if probe then
+    probe(k, ctx, ref, a)
   end
-  error(("unknown mode '%s' (expected %s)"):format(tostring(mode), table.concat(M.NAMES, ", ")), 0)
+  ctx.a = false
+end
+
+function Fresh:held()
+  local bytes = 0
+  for _, ctx in ipairs(self.ctxs) do
+    if ctx.a then
+      bytes = bytes + ctx.a:stats().capacity
+    end
+  end
+  return bytes
+end
+
+Fresh.pool = Plain.pool
+Fresh.close = Plain.close
+
+local function open_fresh(o, mode)
+  -- One options table for every request: no garbage from the harness.
+  return setmetatable({
+    new_arena = lexrt().arena, opts = { page_size = o.page_size }, handler = o.workload.handler,
+    ctxs = contexts(Ctx.arena, mode, o.slots),
+  }, Fresh)
+end
+
+----------------------------------------------------------------
+
+M.LIST = {
+  {
+    name = "gc", collector = "incremental", pages = false, open = open_plain,
+    about = "plain Lua strings and tables, freed by the incremental collector",
+  },
+  {
+    name = "gc-gen", collector = "generational", pages = false, open = open_plain,
+    about = "the same, under Lua 5.4's generational collector",
+  },
+  {
+    name = "arena", collector = "incremental", pages = true, open = open_scoped,
+    about = "request scopes of one lexrt.handler, pages recycled through its pool",
+  },
+  {
+    name = "arena-nopool", collector = "incremental", pages = true, open = open_fresh,
+    about = "a fresh lexrt.arena per request, every page from the system and back",
+  },
+}
+
+M.NAMES, M.BY_NAME = {}, {}
+for k, entry in ipairs(M.LIST) do
+  M.NAMES[k] = entry.name
+  M.BY_NAME[entry.name] = entry
+end
+
+-- The entry for `name`, or nil and a message naming the known modes.
+function M.get(name)
+  local entry = M.BY_NAME[name]
+  if not entry then
+    return nil, ("unknown mode '%s' (expected %s)"):format(tostring(name), table.concat(M.NAMES, ", "))
+  end
+  return entry
+end
+
+-- Opens mode `name`'s driver (see the top of this file).
+function M.open(name, o)
+  local entry = assert(M.get(name))
+  return entry.open({ workload = o.workload, page_size = o.page_size, slots = o.slots or 1 }, name)
 end
 
 return M
