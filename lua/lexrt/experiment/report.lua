@@ -223,8 +223,8 @@ local function title(result)
   local c = result.concurrency
   local flight = #c > 1 and ("%s requests in flight"):format(table.concat(c, ", "))
     or (c[1] == 1 and "1 request in flight" or ("%d requests in flight"):format(c[1]))
-  return ("%s: %d rounds of %d requests per mode (+%d warm-up), %s, %s"):format(
-    result.workload, result.rounds, result.requests, result.warmup, pages, flight)
+  return ("%s: %d round%s of %d requests per mode (+%d warm-up), %s, %s"):format(
+    result.workload, result.rounds, result.rounds == 1 and "" or "s", result.requests, result.warmup, pages, flight)
 end
 
 local function workload_text(result)
