@@ -382,6 +382,49 @@ describe("lexrt.experiment.run", function()
   end)
 end)
 
+describe("lexrt.experiment's reference", function()
+  -- The backquoted names in the first column of the table that follows
+  -- `intro` in docs/API.md's Results section.
+  local function documented(intro)
+    local f = assert(io.open("docs/API.md", "r"))
+    local text = f:read("a")
+    f:close()
+    local section = text:match("\n### Results\n(.-)\n### ")
+    local tbl = section:match(intro .. ".-\n\n(|.-)\n\n")
+    local names = {}
+    for first in ("\n" .. tbl):gmatch("\n| ([^|]*) |") do
+      for name in first:gmatch("`([%w_]+)`") do
+        names[name] = true
+      end
+    end
+    return names
+  end
+
+  local function keys(t)
+    local out = {}
+    for k in pairs(t) do
+      out[k] = true
+    end
+    return out
+  end
+
+  it("documents every field of a result, and no other", function()
+    local r = experiment.run({ workload = "json", requests = 2, rounds = 1 })
+    assert.are.same(keys(r), documented("Both return a table:"))
+  end)
+
+  it("documents every field of a row, and no other", function()
+    local r = experiment.run({ workload = "bulk", requests = 1, rounds = 1, keep_bodies = true })
+    local seen = {}
+    for _, row in ipairs(r.rows) do
+      for k in pairs(row) do
+        seen[k] = true
+      end
+    end
+    assert.are.same(seen, documented("Each row"))
+  end)
+end)
+
 describe("lexrt.experiment with requests in flight", function()
   for _, name in ipairs({ "json", "bulk" }) do
     it("gives the same " .. name .. " responses with four requests interleaved as with one", function()
