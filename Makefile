@@ -12,12 +12,16 @@ CORE_SRC := csrc/arena.c csrc/pool.c csrc/sysmem.c
 BIND_SRC := csrc/l_arena.c csrc/l_handler.c csrc/lexrt.c
 HEADERS  := $(wildcard csrc/*.h)
 SO       := build/lexrt/core.so
+# The version is written once, in the rockspec; scripts/version.sh reads it
+# (only when a recipe needs it, so that a broken rockspec stops only those).
+ROCKSPEC := $(wildcard lex-runtime-*.rockspec)
+VERSION   = $(shell sh scripts/version.sh)
 
 # Runs Lua against this checkout rather than anything installed.
 LUA_ENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
             LUA_CPATH="$(CURDIR)/build/?.so;;"
 
-.PHONY: all deps build test test-installed run bench install install-local clean check fuzz
+.PHONY: all deps build test test-installed dist run bench install install-local clean check fuzz
 
 all: build
 
@@ -31,24 +35,29 @@ deps:
 
 build: $(SO)
 
-$(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS)
+$(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS) $(ROCKSPEC)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc -o $@ $(CORE_SRC) $(BIND_SRC)
+	@test -n "$(VERSION)"
+	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc \
+	  -DLEXRT_VERSION='"$(VERSION)"' -o $@ $(CORE_SRC) $(BIND_SRC)
 
 test:
 	$(DEPS) test
 	$(BUILD)
 	@sh scripts/busted.sh
 
-# The specs against the module luarocks installed (after `make install` or
-# `make install-local`): luarocks' trees come first on Lua 5.4's paths.
-# The _5_4 variables, so that Lua 5.1 programs (busted's launcher) are
-# left alone.
+# The whole suite against lexrt as a user gets it: packs the rock (make
+# dist), installs it into a fresh, empty luarocks tree, and runs the specs
+# with only that tree's lexrt on Lua 5.4's paths (scripts/test-installed.sh).
 test-installed:
 	$(DEPS) test-installed
-	@LUA_PATH_5_4="$$($(LUAROCKS) path --lr-path);$${LUA_PATH_5_4:-;}" \
-	 LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);$${LUA_CPATH_5_4:-;}" \
-	 sh scripts/busted.sh --run=installed
+	@sh scripts/test-installed.sh
+
+# dist/lex-runtime-<version>.src.rock, from the committed tree (HEAD), with
+# no network: a rock to hand out (README.md, "Installing").
+dist:
+	$(DEPS) dist
+	@sh scripts/dist.sh
 
 # The default experiment: every built-in workload under every mode.
 run:
@@ -88,8 +97,9 @@ install-local:
 	@echo '  export LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);;"'
 	@echo '  export PATH="$$HOME/.luarocks/bin:$$PATH"'
 
+# luarocks make (install, install-local) builds in place: csrc/*.o, lexrt/.
 clean:
-	rm -rf build
+	rm -rf build dist lexrt csrc/*.o
 	-$(MAKE) -C bench clean
 	-$(MAKE) -C ctest clean
 	-$(MAKE) -C fuzz clean

@@ -1,8 +1,20 @@
+-- The luarocks build of lexrt: the C core, the Lua modules and the
+-- experiment command. It is also the one place lexrt's version is written: `version`
+-- below, "<release>-<rockspec revision>" (luarocks holds this file's name
+-- to it). The release is derived from it everywhere else: the source tag
+-- here, the C module's LEXRT_VERSION define (below, and in the Makefile
+-- through scripts/version.sh), and so lexrt._VERSION and
+-- `lexrt-experiment --version`. To release: rename this file and change
+-- `version` (README.md, "Installing").
 rockspec_format = "3.0"
 package = "lex-runtime"
 version = "0.1.0-1"
+local release = version:match("^(.+)%-%d+$")
+-- Where the project is to be published; `make dist` packs the committed
+-- tree instead, so the rock it makes needs neither network nor this.
 source = {
-  url = "git+file://.",
+  url = "git+https://github.com/lex-lang/lex-runtime.git",
+  tag = "v" .. release,
 }
 description = {
   summary = "Request-scoped arenas, effect handlers and a capability policy for Lua 5.4",
@@ -28,11 +40,14 @@ build = {
         "csrc/l_arena.c", "csrc/l_handler.c", "csrc/lexrt.c",
       },
       incdirs = { "csrc" },
+      defines = { ('LEXRT_VERSION="%s"'):format(release) },
     },
     ["lexrt"] = "lua/lexrt/init.lua",
     ["lexrt.handler"] = "lua/lexrt/handler.lua",
     ["lexrt.policy"] = "lua/lexrt/policy.lua",
+    ["lexrt.policy.lexical"] = "lua/lexrt/policy/lexical.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
+    ["lexrt.argcheck"] = "lua/lexrt/argcheck.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",
     ["lexrt.experiment.cli"] = "lua/lexrt/experiment/cli.lua",
     ["lexrt.experiment.ctx"] = "lua/lexrt/experiment/ctx.lua",

@@ -56,6 +56,15 @@ static void set_gen(lx_arena *a, uint32_t gen)
     a->hbase = ((uint64_t)gen << 32) ^ a->key;
 }
 
+/* Reset's generation step: crossing 2^32 starts a new lap (arena.h). */
+static void next_generation(lx_arena *a)
+{
+    uint32_t gen = next_gen(a->key, a->gen);
+    if (gen < a->gen)
+        a->key ^= LX_LAP_BIT;
+    set_gen(a, gen);
+}
+
 lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key)
 {
     lx_arena *a = NULL;
@@ -149,7 +158,7 @@ void lx_arena_reset(lx_arena *a)
         release_pages(a);
     }
     a->nblocks = 0;
-    set_gen(a, next_gen(a->key, a->gen));
+    next_generation(a);
     a->allocs = a->large_allocs = a->wasted = 0;
     a->used = 0;
     a->ipage = 0;
@@ -163,8 +172,11 @@ void lx_arena_reset(lx_arena *a)
 
 static int grow(void **arr, size_t *cap, size_t elem, size_t at_least)
 {
-    size_t ncap = *cap ? *cap * 2 : 16;
+    size_t ncap;
     void *p;
+    if (*cap > SIZE_MAX / 2)
+        return -1;
+    ncap = *cap ? *cap * 2 : 16;
     if (ncap < at_least)
         ncap = at_least;
     if (ncap > SIZE_MAX / elem)

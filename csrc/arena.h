@@ -21,6 +21,15 @@
  * handle. Whatever the integer, lookup only ever yields a live block, so
  * no handle can reach memory outside the arena's live pages.
  *
+ * Laps: skipping two values leaves 2^32 - 2 generations, fewer than the
+ * 2^32 resets across which a stale handle must be refused. So each time
+ * the generation crosses 2^32, reset flips bit 31 of the key (LX_LAP_BIT;
+ * the high word of the key, and so the skipped generations, stay put).
+ * Indexes stay below 2^31 (LX_MAX_BLOCKS), so a handle of the previous
+ * lap decodes, even at its own generation, to an index >= 2^31: refused
+ * whatever the block count. A state comes back only after two laps,
+ * 2^33 - 4 resets: every stale handle is refused for 2^33 - 5 resets.
+ *
  * Not thread-safe: an arena belongs to one request at a time.
  */
 #ifndef LEXRT_ARENA_H
@@ -44,14 +53,15 @@
 #define LX_MAX_PAGE ((size_t)16 * 1024 * 1024)
 #define LX_MAX_ALIGN ((size_t)4096)
 #define LX_DEFAULT_ALIGN ((size_t)8)
-#define LX_MAX_BLOCKS ((size_t)UINT32_MAX) /* index is 32 bits */
+#define LX_MAX_BLOCKS ((size_t)INT32_MAX) /* indexes < 2^31: see "Laps" */
+#define LX_LAP_BIT ((uint64_t)1 << 31)
 #define LX_NO_BUDGET SIZE_MAX
 
 enum lx_err {
     LX_OK = 0,
     LX_ENOMEM,   /* the system (or the failure injector) said no */
     LX_EBUDGET,  /* the allocation would pass max_bytes */
-    LX_ETOOMANY, /* 2^32 - 1 blocks since the last reset */
+    LX_ETOOMANY, /* LX_MAX_BLOCKS blocks since the last reset */
 };
 
 typedef struct lx_block {
@@ -71,7 +81,7 @@ typedef struct lx_arena {
     size_t nblocks, cap_blocks;
     uint64_t hbase; /* ((uint64_t)gen << 32) ^ key: handle = hbase ^ index */
     size_t allocs;  /* lx_arena_alloc calls since reset; handle ones are nblocks */
-    uint64_t key;
+    uint64_t key; /* bit 31 flips with each lap of gen */
     uint32_t gen;
     int err; /* enum lx_err of the last failed allocation */
 

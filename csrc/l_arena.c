@@ -23,24 +23,30 @@ static LArena *check_any(lua_State *L)
 {
     LArena *la = lxb_test_arena(L, 1);
     if (la == NULL)
-        luaL_typeerror(L, 1, "lexrt.arena");
+        lxb_typeerror(L, 1, "lexrt.arena");
     return la;
+}
+
+/* The arena behind la, or "arena is closed". Asked again after anything
+ * that can run a finaliser (see the rule in lexrt.h). */
+static lx_arena *open_arena(lua_State *L, const LArena *la)
+{
+    if (la->a == NULL)
+        luaL_error(L, "arena is closed");
+    return la->a;
 }
 
 /* The one-line check every method starts with (cf. liolib's tofile). */
 static lx_arena *check_open(lua_State *L)
 {
-    LArena *la = check_any(L);
-    if (la->a == NULL)
-        luaL_error(L, "arena is closed");
-    return la->a;
+    return open_arena(L, check_any(L));
 }
 
 static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
 {
     lx_block *b = lx_arena_lookup(a, lxb_checkint(L, arg));
     if (b == NULL)
-        luaL_argerror(L, arg, "stale or foreign arena handle");
+        lxb_argerror(L, arg, "stale or foreign arena handle");
     return b;
 }
 
@@ -51,7 +57,8 @@ int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n)
         return luaL_error(L, "arena budget exceeded: %I more bytes would pass max_bytes (%I, %I in use)",
                           (lua_Integer)n, (lua_Integer)a->max_bytes, (lua_Integer)lx_arena_bytes(a));
     case LX_ETOOMANY:
-        return luaL_error(L, "too many blocks in one arena (at most 4294967295 between resets)");
+        return luaL_error(L, "too many blocks in one arena (at most %I between resets)",
+                          (lua_Integer)LX_MAX_BLOCKS);
     default:
         return lxb_nomem(L);
     }
@@ -84,8 +91,7 @@ static int opt_field(lua_State *L, int idx, const char *field, int arg, lua_Inte
     }
     *v = lua_tointegerx(L, -1, &isint);
     if (!isint)
-        luaL_argerror(L, arg, lua_pushfstring(L, "%s must be an integer, got %s", field,
-                                              luaL_typename(L, -1)));
+        lxb_argerror(L, arg, lua_pushfstring(L, "%s must be an integer, got %s", field, luaL_typename(L, -1)));
     lua_pop(L, 1);
     return 1;
 }
@@ -95,8 +101,8 @@ size_t lxb_opt_page_size(lua_State *L, int idx, int arg)
     lua_Integer v = (lua_Integer)LX_PAGE_BYTES;
     opt_field(L, idx, "page_size", arg, &v);
     if (v < 0 || !lx_valid_page_size((size_t)v))
-        luaL_argerror(L, arg, lua_pushfstring(L, "page_size must be a power of two from %I to %I, got %I",
-                                              (lua_Integer)LX_MIN_PAGE, (lua_Integer)LX_MAX_PAGE, v));
+        lxb_argerror(L, arg, lua_pushfstring(L, "page_size must be a power of two from %I to %I, got %I",
+                                             (lua_Integer)LX_MIN_PAGE, (lua_Integer)LX_MAX_PAGE, v));
     return (size_t)v;
 }
 
@@ -106,7 +112,7 @@ size_t lxb_opt_max_bytes(lua_State *L, int idx, int arg)
     if (!opt_field(L, idx, "max_bytes", arg, &v))
         return LX_NO_BUDGET;
     if (v < 0)
-        luaL_argerror(L, arg, lua_pushfstring(L, "max_bytes must be a non-negative integer, got %I", v));
+        lxb_argerror(L, arg, lua_pushfstring(L, "max_bytes must be a non-negative integer, got %I", v));
     return (size_t)v;
 }
 
@@ -118,8 +124,8 @@ lua_Integer lxb_checkint(lua_State *L, int arg)
      * numeric string, or to word the error. */
     if (!isint || lua_type(L, arg) != LUA_TNUMBER) {
         if (lua_type(L, arg) != LUA_TNUMBER)
-            luaL_typeerror(L, arg, "number");
-        return luaL_checkinteger(L, arg); /* raises "no integer representation" */
+            lxb_typeerror(L, arg, "number");
+        lxb_interror(L, arg);
     }
     return v;
 }
@@ -141,13 +147,13 @@ static int l_arena(lua_State *L)
     size_t page_size = LX_PAGE_BYTES, max_bytes = LX_NO_BUDGET;
     LArena *la;
     if (!lua_isnoneornil(L, 1)) {
-        luaL_checktype(L, 1, LUA_TTABLE);
+        lxb_checktable(L, 1);
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
             if (k == NULL || (strcmp(k, "page_size") != 0 && strcmp(k, "max_bytes") != 0)) {
                 lua_pushvalue(L, -2);
-                luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
+                lxb_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
             }
             lua_pop(L, 1);
         }
@@ -167,8 +173,8 @@ static size_t check_align(lua_State *L, int arg)
     if (align == (lua_Integer)LX_DEFAULT_ALIGN)
         return LX_DEFAULT_ALIGN;
     if (align < 1 || align > (lua_Integer)LX_MAX_ALIGN || (align & (align - 1)) != 0)
-        luaL_argerror(L, arg, lua_pushfstring(L, "power of two from 1 to %I expected, got %I",
-                                              (lua_Integer)LX_MAX_ALIGN, align));
+        lxb_argerror(L, arg, lua_pushfstring(L, "power of two from 1 to %I expected, got %I",
+                                             (lua_Integer)LX_MAX_ALIGN, align));
     return (size_t)align;
 }
 
@@ -177,12 +183,16 @@ static int a_alloc(lua_State *L)
     lx_arena *a = check_open(L);
     /* Sizes follow Lua's own convention ("24" is 24), as string.rep's do:
      * one API call fewer on the hottest path than lxb_checkint. */
-    lua_Integer n = luaL_checkinteger(L, 2);
-    size_t align = lua_gettop(L) < 3 ? LX_DEFAULT_ALIGN : check_align(L, 3);
+    int isint;
+    lua_Integer n = lua_tointegerx(L, 2, &isint);
+    size_t align;
     int64_t h;
     void *p;
+    if (!isint)
+        lxb_interror(L, 2);
+    align = lua_gettop(L) < 3 ? LX_DEFAULT_ALIGN : check_align(L, 3);
     if (n < 0)
-        luaL_argerror(L, 2, lua_pushfstring(L, "non-negative integer expected, got %I", n));
+        lxb_argerror(L, 2, lua_pushfstring(L, "non-negative integer expected, got %I", n));
     p = lx_arena_alloc_h(a, (size_t)n, align, &h);
     if (p == NULL)
         return lxb_alloc_error(L, a, (size_t)n);
@@ -194,11 +204,17 @@ static int a_alloc(lua_State *L)
 
 static int a_put(lua_State *L)
 {
-    lx_arena *a = check_open(L);
+    LArena *la = check_any(L);
+    lx_arena *a;
     size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
+    const char *s;
     int64_t h;
-    void *p = lx_arena_alloc_h(a, n, 1, &h);
+    void *p;
+    open_arena(L, la); /* a closed arena says so before any argument error */
+    /* A number becomes a new string here: a finaliser may run. */
+    s = lxb_checklstring(L, 2, &n);
+    a = open_arena(L, la);
+    p = lx_arena_alloc_h(a, n, 1, &h);
     if (p == NULL)
         return lxb_alloc_error(L, a, n);
     memcpy(p, s, n);
@@ -223,7 +239,7 @@ static size_t piece_len(lua_State *L, const lx_arena *a, lua_Integer i, const ch
         if (isint) {
             const lx_block *b = lx_arena_lookup(a, h);
             if (b == NULL)
-                return (size_t)luaL_argerror(
+                return (size_t)lxb_argerror(
                     L, 2, lua_pushfstring(L, "stale or foreign arena handle at index %I", i));
             *s = NULL;
             return b->len;
@@ -233,13 +249,16 @@ static size_t piece_len(lua_State *L, const lx_arena *a, lua_Integer i, const ch
         lua_pop(L, 1);
         break;
     }
-    return (size_t)luaL_argerror(L, 2, lua_pushfstring(L, "handle or string expected at index %I", i));
+    return (size_t)lxb_argerror(L, 2, lua_pushfstring(L, "handle or string expected at index %I", i));
 }
 
 /*
  * a:concat(list): a new block holding the pieces of `list` in order, each
  * a handle of this arena or a string (cf. table.concat). Copies block to
  * block in C, so building a response from pieces makes no Lua garbage.
+ * Nothing between the two passes can allocate (raw reads of the list,
+ * strings already made), so no finaliser can change the arena there; an
+ * argument error allocates, but raises before `a` is used again.
  */
 static int a_concat(lua_State *L)
 {
@@ -249,7 +268,7 @@ static int a_concat(lua_State *L)
     const char *s = NULL;
     unsigned char *dst;
     int64_t h;
-    luaL_checktype(L, 2, LUA_TTABLE);
+    lxb_checktable(L, 2);
     n = (lua_Integer)lua_rawlen(L, 2);
     for (i = 1; i <= n; i++) {
         len = piece_len(L, a, i, &s);
@@ -285,17 +304,24 @@ static int a_size(lua_State *L)
 
 static int a_write(lua_State *L)
 {
-    lx_arena *a = check_open(L);
-    lx_block *b = check_block(L, a, 2);
-    lua_Integer pos = lxb_checkint(L, 3);
+    LArena *la = check_any(L);
+    lx_block *b;
+    lua_Integer pos;
     size_t n;
-    const char *s = luaL_checklstring(L, 4, &n);
+    const char *s;
+    open_arena(L, la); /* a closed arena says so before any argument error */
+    lxb_checkint(L, 2);
+    pos = lxb_checkint(L, 3);
     if (pos < 1)
-        luaL_argerror(L, 3, lua_pushfstring(L, "position must be at least 1, got %I", pos));
+        lxb_argerror(L, 3, lua_pushfstring(L, "position must be at least 1, got %I", pos));
+    /* A number becomes a new string here: a finaliser may run, so the
+     * arena and the block are looked up only afterwards. */
+    s = lxb_checklstring(L, 4, &n);
+    b = check_block(L, open_arena(L, la), 2);
     /* pos - 1 <= len and n <= len - (pos - 1): no overflow either way. */
     if ((size_t)(pos - 1) > b->len || n > b->len - (size_t)(pos - 1))
-        luaL_argerror(L, 4, lua_pushfstring(L, "%I bytes at position %I cross the end of a %I-byte block",
-                                            (lua_Integer)n, pos, (lua_Integer)b->len));
+        lxb_argerror(L, 4, lua_pushfstring(L, "%I bytes at position %I cross the end of a %I-byte block",
+                                           (lua_Integer)n, pos, (lua_Integer)b->len));
     memcpy(b->ptr + (pos - 1), s, n);
     return 0;
 }
@@ -321,6 +347,7 @@ static size_t end_pos(lua_Integer pos, size_t len)
     return len + (size_t)pos + 1;
 }
 
+/* lua_pushlstring copies the bytes before it can run the collector. */
 static int a_read(lua_State *L)
 {
     lx_arena *a = check_open(L);
@@ -354,6 +381,8 @@ static int a_stats(lua_State *L)
 {
     lx_arena *a = check_open(L);
     lx_stats s;
+    /* Copied before the table is made: a finaliser may close `a` then. */
+    size_t page_size = a->page_size, max_bytes = a->max_bytes;
     lx_arena_stats(a, &s);
     lua_createtable(L, 0, 13);
     SET_INT(L, "bytes_allocated", s.bytes_allocated);
@@ -366,9 +395,9 @@ static int a_stats(lua_State *L)
     SET_INT(L, "capacity", s.capacity);
     SET_INT(L, "peak_bytes", s.peak_bytes);
     SET_INT(L, "resets", s.resets);
-    SET_INT(L, "page_size", a->page_size);
-    if (a->max_bytes != LX_NO_BUDGET)
-        SET_INT(L, "max_bytes", a->max_bytes);
+    SET_INT(L, "page_size", page_size);
+    if (max_bytes != LX_NO_BUDGET)
+        SET_INT(L, "max_bytes", max_bytes);
     return 1;
 }
 
@@ -402,7 +431,7 @@ static int a_tostring(lua_State *L)
         lua_pushliteral(L, "lexrt.arena (closed)");
         return 1;
     }
-    lx_arena_stats(la->a, &s);
+    lx_arena_stats(la->a, &s); /* copied before the string is made */
     lua_pushfstring(L, "lexrt.arena(%I pages, %I bytes)", (lua_Integer)s.page_count,
                     (lua_Integer)s.bytes_allocated);
     return 1;

@@ -2,9 +2,10 @@
  * The default effect handler's request path: the scope stack of arenas.
  *
  * enter_request_scope pushes a fresh arena (pages from the handler's pool),
- * exit_request_scope truncates the stack back past the given scope. The
- * effect gate, budgets, with_scope and spawn_for_worker live in Lua
- * (lua/lexrt/handler.lua), which adds them to the same method table.
+ * exit_request_scope truncates the stack back past the given scope, and
+ * with_scope brackets a call with both. The effect gate, budgets and
+ * spawn_for_worker live in Lua (lua/lexrt/handler.lua), which adds them
+ * to the same method table, once, through core._handler_front.
  *
  * Ownership, and why finalisers run safely in any order Lua picks:
  *   pool userdata  <- user value 2 of every handler sharing it
@@ -22,6 +23,8 @@
 #define UV_ENV 1
 #define UV_POOL 2
 #define UV_SCOPES 3
+#define UV_GUARD 4 /* a spare scope guard for with_scope, or nil */
+#define NUV 4
 
 /* Pool bounds unless the handler says otherwise. */
 #define POOL_BYTES ((size_t)16 * 1024 * 1024)
@@ -64,7 +67,7 @@ static LHandler *check_any(lua_State *L)
 {
     LHandler *h = test_handler(L, 1);
     if (h == NULL)
-        luaL_typeerror(L, 1, "lexrt.handler");
+        lxb_typeerror(L, 1, "lexrt.handler");
     return h;
 }
 
@@ -117,23 +120,28 @@ static void close_handler(lua_State *L, LHandler *h)
     }
 }
 
-static size_t opt_count(lua_State *L, int idx, const char *field, size_t def)
+/* opts.pool_pages: 0 .. LX_POOL_MAX_PAGES, or `def` when absent. */
+static size_t opt_pool_pages(lua_State *L, size_t def)
 {
     lua_Integer v;
     int isint;
-    if (lua_getfield(L, idx, field) == LUA_TNIL) {
+    if (lua_getfield(L, 1, "pool_pages") == LUA_TNIL) {
         lua_pop(L, 1);
         return def;
     }
     v = lua_tointegerx(L, -1, &isint);
-    if (!isint || v < 0)
-        luaL_argerror(L, 1, lua_pushfstring(L, "%s must be a non-negative integer", field));
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 0 || v > (lua_Integer)LX_POOL_MAX_PAGES) {
+        const char *got =
+            lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
+        lxb_argerror(L, 1, lua_pushfstring(L, "pool_pages must be an integer from 0 to %I, got %s",
+                                           (lua_Integer)LX_POOL_MAX_PAGES, got));
+    }
     lua_pop(L, 1);
     return (size_t)v;
 }
 
 /*
- * core.new_handler(opts, env [, parent])
+ * new_handler(opts, env [, parent]), from core._handler_front
  * opts: page_size, max_bytes, pool_pages (validated by the Lua front for
  * unknown keys). env: the Lua side's table (policy, effects, budget).
  * With a parent, the new handler shares its pool, page size and budget.
@@ -142,14 +150,14 @@ static int l_new_handler(lua_State *L)
 {
     LHandler *h, *parent = NULL;
     LPool *lp;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
+    lxb_checktable(L, 1);
+    lxb_checktable(L, 2);
     if (!lua_isnoneornil(L, 3) && (parent = test_handler(L, 3)) == NULL)
-        luaL_typeerror(L, 3, "lexrt.handler");
+        lxb_typeerror(L, 3, "lexrt.handler");
     if (parent != NULL && parent->closed)
         luaL_error(L, "handler is closed");
 
-    h = lua_newuserdatauv(L, sizeof *h, 3);
+    h = lua_newuserdatauv(L, sizeof *h, NUV);
     memset(h, 0, sizeof *h);
     h->tag = &handler_tag;
     h->closed = 1; /* until everything below has succeeded */
@@ -161,6 +169,9 @@ static int l_new_handler(lua_State *L)
     lua_setiuservalue(L, -2, UV_SCOPES);
 
     if (parent != NULL) {
+        /* Making h can run a finaliser that closes the parent. */
+        if (parent->closed)
+            luaL_error(L, "handler is closed");
         h->page_size = parent->page_size;
         h->max_bytes = parent->max_bytes;
         lp = parent->lp;
@@ -170,16 +181,18 @@ static int l_new_handler(lua_State *L)
         h->page_size = lxb_opt_page_size(L, 1, 1);
         h->max_bytes = lxb_opt_max_bytes(L, 1, 1);
         def_pages = POOL_BYTES / h->page_size; /* 1 when pages are 16 MiB */
-        pool_pages = opt_count(L, 1, "pool_pages", def_pages);
+        pool_pages = opt_pool_pages(L, def_pages);
         lp = lua_newuserdatauv(L, sizeof *lp, 0);
         memset(lp, 0, sizeof *lp);
         if (luaL_newmetatable(L, "lexrt.pool")) {
             lua_pushcfunction(L, pool_gc);
             lua_setfield(L, -2, "__gc");
+            lua_pushliteral(L, "lexrt.pool");
+            lua_setfield(L, -2, "__metatable");
         }
         lua_setmetatable(L, -2);
         if (lx_pool_init(&lp->pool, h->page_size, pool_pages, POOL_BYTES) != 0)
-            return lxb_nomem(L);
+            return luaL_error(L, "pool_pages out of range"); /* not reached: checked above */
         lp->live = 1;
     }
     lua_setiuservalue(L, -2, UV_POOL);
@@ -189,44 +202,66 @@ static int l_new_handler(lua_State *L)
     return 1;
 }
 
-/* Pushes a new scope's arena; its id is h->last_id. */
+/* Room for one more scope id. */
+static void reserve_id(lua_State *L, LHandler *h)
+{
+    size_t ncap;
+    lua_Integer *ids;
+    if (h->depth < h->cap)
+        return;
+    if (h->cap > SIZE_MAX / 2 / sizeof *ids)
+        lxb_nomem(L);
+    ncap = h->cap ? h->cap * 2 : 8;
+    ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
+    if (ids == NULL)
+        lxb_nomem(L);
+    h->ids = ids;
+    h->cap = ncap;
+}
+
+/*
+ * Pushes a new scope's arena (handler at index 1); its id is h->last_id.
+ * The arena object is made first: making it can run a finaliser that
+ * closes h or enters and exits its scopes, so h is checked only after.
+ * From there on nothing runs Lua code: rawseti into the scopes table can
+ * only fail for memory (raising before the arena holds anything), and the
+ * rest is C.
+ */
 static void enter_scope(lua_State *L, LHandler *h)
 {
-    LArena *la;
-    if (h->depth == h->cap) {
-        size_t ncap = h->cap ? h->cap * 2 : 8;
-        lua_Integer *ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
-        if (ids == NULL) {
-            lxb_nomem(L);
-            return; /* not reached: lxb_nomem raises */
-        }
-        h->ids = ids;
-        h->cap = ncap;
-    }
-    la = lxb_new_arena_object(L, 1, LX_UP_SCOPE_MT);
+    LArena *la = lxb_new_arena_object(L, 1, LX_UP_SCOPE_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
-    la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
-    if (la->a == NULL)
-        lxb_nomem(L);
+    if (h->closed)
+        luaL_error(L, "handler is closed");
+    if (h->last_id == LUA_MAXINTEGER)
+        luaL_error(L, "no scope ids left in this handler");
+    /* In the table before it owns pages, so an error leaves no orphan. */
     lua_getiuservalue(L, 1, UV_SCOPES);
     lua_pushvalue(L, -2);
     lua_rawseti(L, -2, (lua_Integer)h->depth + 1);
     lua_pop(L, 1);
+    reserve_id(L, h);
+    la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
+    if (la->a == NULL)
+        lxb_nomem(L);
     h->ids[h->depth++] = ++h->last_id;
     h->entered++;
 }
 
-/* Exits scope `id` (and every later one); true if it was open. */
-static int exit_scope(lua_State *L, LHandler *h, lua_Integer id)
+/* Exits scope `id` (and every later one) of the handler h at stack index
+ * hidx; true if it was open. */
+static int exit_scope(lua_State *L, int hidx, LHandler *h, lua_Integer id)
 {
     size_t k = h->depth;
+    if (h->closed)
+        return 0;
     /* Ids grow with depth, so the scope is found from the top down. */
     while (k > 0 && h->ids[k - 1] > id)
         k--;
-    if (h->closed || k == 0 || h->ids[k - 1] != id)
+    if (k == 0 || h->ids[k - 1] != id)
         return 0;
-    lua_getiuservalue(L, 1, UV_SCOPES);
+    lua_getiuservalue(L, hidx, UV_SCOPES);
     truncate_scopes(L, h, k - 1);
     lua_pop(L, 1);
     return 1;
@@ -240,42 +275,150 @@ static int h_enter(lua_State *L)
     return 1;
 }
 
+/*
+ * with_scope in a coroutine: fn may yield, and the coroutine may then be
+ * closed (coroutine.close) or dropped, so with_scope's frame never
+ * resumes. A scope guard, marked to-be-closed in that frame, exits the
+ * scope when the coroutine is closed (__close) or collected (__gc).
+ * Its user value 1 is the handler; `id` is the scope to exit, 0 once it
+ * has nothing left to do. A guard whose slot has been closed goes back to
+ * its handler (UV_GUARD) for the next with_scope: one allocation per
+ * handler, not per call, unless calls overlap.
+ */
+typedef struct LGuard {
+    const void *tag; /* &guard_tag */
+    lua_Integer id;
+} LGuard;
+
+static const char guard_tag = 'G';
+
+/* Exits the scope of the guard at index 1 if it still has one, and pushes
+ * its handler (its user value: always a handler). NULL if index 1 is not
+ * a guard, which only debug.getmetatable could arrange. */
+static LHandler *guard_fire(lua_State *L)
+{
+    LGuard *g = lxb_test_object(L, 1, sizeof(LGuard), &guard_tag);
+    lua_Integer id;
+    LHandler *h;
+    if (g == NULL)
+        return NULL;
+    id = g->id;
+    g->id = 0;
+    lua_getiuservalue(L, 1, 1);
+    h = lua_touserdata(L, -1);
+    if (id != 0)
+        exit_scope(L, lua_gettop(L), h, id);
+    return h;
+}
+
+/* __close: the slot is done with; the guard may serve again. */
+static int guard_close(lua_State *L)
+{
+    LHandler *h = guard_fire(L);
+    int hidx = lua_gettop(L);
+    if (h != NULL && !h->closed && lua_getiuservalue(L, hidx, UV_GUARD) == LUA_TNIL) {
+        lua_pushvalue(L, 1);
+        lua_setiuservalue(L, hidx, UV_GUARD);
+    }
+    return 0;
+}
+
+/* __gc: the coroutine holding the guard was collected. */
+static int guard_gc(lua_State *L)
+{
+    guard_fire(L);
+    return 0;
+}
+
+/* Pushes a guard of handler h (at index 1): its spare one, or a new one. */
+static LGuard *push_guard(lua_State *L)
+{
+    LGuard *g;
+    if (lua_getiuservalue(L, 1, UV_GUARD) == LUA_TUSERDATA) {
+        lua_pushnil(L);
+        lua_setiuservalue(L, 1, UV_GUARD); /* ours alone until its slot closes */
+        return lua_touserdata(L, -1);
+    }
+    lua_pop(L, 1);
+    g = lua_newuserdatauv(L, sizeof *g, 1);
+    g->tag = &guard_tag;
+    g->id = 0;
+    lua_pushvalue(L, LX_UP_GUARD_MT);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    return g;
+}
+
 /* Where with_scope resumes after fn: directly, or after fn yielded. */
 static int with_scope_done(lua_State *L, int status, lua_KContext id)
 {
-    exit_scope(L, lua_touserdata(L, 1), (lua_Integer)id);
+    exit_scope(L, 1, lua_touserdata(L, 1), (lua_Integer)id);
     if (status != LUA_OK && status != LUA_YIELD)
         return lua_error(L); /* fn's error value, unchanged */
     return lua_gettop(L) - 1;
 }
 
+/* The same, with a guard at index 3. On success the guard's __close exits
+ * the scope as the results are returned. On an error the scope is exited
+ * here: when nothing in the coroutine catches the error, it dies with the
+ * guard's slot still open, and the scope must not wait for its collection. */
+static int guarded_done(lua_State *L, int status, lua_KContext id)
+{
+    if (status != LUA_OK && status != LUA_YIELD) {
+        ((LGuard *)lua_touserdata(L, 3))->id = 0;
+        exit_scope(L, 1, lua_touserdata(L, 1), (lua_Integer)id);
+        return lua_error(L); /* fn's error value, unchanged */
+    }
+    return lua_gettop(L) - 3;
+}
+
 /*
  * h:with_scope(fn, ...): fn(arena, id, ...) inside a scope that is exited
  * however fn ends. lua_pcallk, so that fn may yield (a coroutine server).
+ * Where fn cannot yield across this call (the main thread, or a C call
+ * without continuation in between), nothing can abandon this frame, and a
+ * plain protected call is enough: the request path pays for no guard.
  */
 static int h_with_scope(lua_State *L)
 {
     LHandler *h = check_open(L);
     int nargs = lua_gettop(L) - 2;
     lua_Integer id;
+    LGuard *g;
     if (lua_type(L, 2) != LUA_TFUNCTION) {
         if (!luaL_getmetafield(L, 2, "__call"))
-            luaL_typeerror(L, 2, "function");
+            lxb_typeerror(L, 2, "function");
         lua_pop(L, 1);
     }
-    enter_scope(L, h); /* h fn args... arena */
+    if (!lua_isyieldable(L)) {
+        enter_scope(L, h); /* h fn args... arena */
+        id = h->last_id;
+        lua_insert(L, 3); /* h fn arena args... */
+        lua_pushinteger(L, id);
+        lua_insert(L, 4); /* h fn arena id args... */
+        return with_scope_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, with_scope_done),
+                               (lua_KContext)id);
+    }
+    g = push_guard(L); /* may allocate: enter_scope checks h afterwards */
+    lua_insert(L, 3);  /* h fn guard args... */
+    lua_pushvalue(L, 2);
+    lua_insert(L, 4);  /* h fn guard fn args... */
+    enter_scope(L, h); /* h fn guard fn args... arena */
     id = h->last_id;
-    lua_insert(L, 3); /* h fn arena args... */
+    lua_insert(L, 5); /* h fn guard fn arena args... */
     lua_pushinteger(L, id);
-    lua_insert(L, 4); /* h fn arena id args... */
-    return with_scope_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, with_scope_done),
-                           (lua_KContext)id);
+    lua_insert(L, 6); /* h fn guard fn arena id args... */
+    g->id = id;
+    lua_toclose(L, 3);
+    return guarded_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, guarded_done),
+                        (lua_KContext)id);
 }
 
 static int h_exit(lua_State *L)
 {
     LHandler *h = check_any(L);
-    lua_pushboolean(L, exit_scope(L, h, lxb_checkint(L, 2)));
+    lua_pushboolean(L, exit_scope(L, 1, h, lxb_checkint(L, 2)));
     return 1;
 }
 
@@ -297,27 +440,32 @@ static int h_depth(lua_State *L)
     return 1;
 }
 
-#define SET_INT(L, name, v) (lua_pushinteger((L), (lua_Integer)(v)), lua_setfield((L), -2, (name)))
+static const char *const stat_names[] = {
+    "scopes_entered", "scopes_exited", "depth", "page_size", "pages_live", "pages_pooled",
+    "pool_pages", "pages_from_system", "pages_reused", "chunks_live", "chunks_pooled",
+    "chunk_bytes_pooled", "chunks_from_system", "chunks_reused",
+};
+#define NSTATS (sizeof stat_names / sizeof stat_names[0])
 
 static int h_stats(lua_State *L)
 {
-    LHandler *h = check_any(L);
-    const lx_pool *p = &h->lp->pool;
-    lua_createtable(L, 0, 14);
-    SET_INT(L, "scopes_entered", h->entered);
-    SET_INT(L, "scopes_exited", h->exited);
-    SET_INT(L, "depth", h->depth);
-    SET_INT(L, "page_size", h->page_size);
-    SET_INT(L, "pages_live", p->pages_live);
-    SET_INT(L, "pages_pooled", p->npages);
-    SET_INT(L, "pool_pages", p->max_pages);
-    SET_INT(L, "pages_from_system", p->pages_from_system);
-    SET_INT(L, "pages_reused", p->pages_reused);
-    SET_INT(L, "chunks_live", p->chunks_live);
-    SET_INT(L, "chunks_pooled", p->nchunks);
-    SET_INT(L, "chunk_bytes_pooled", p->chunk_bytes);
-    SET_INT(L, "chunks_from_system", p->chunks_from_system);
-    SET_INT(L, "chunks_reused", p->chunks_reused);
+    const LHandler *h = check_any(L);
+    static const lx_pool none; /* a handler whose construction failed has no pool */
+    const lx_pool *p = h->lp != NULL ? &h->lp->pool : &none;
+    /* Copied before the table is made: a finaliser may close h then. */
+    const lua_Integer v[NSTATS] = {
+        h->entered, h->exited, (lua_Integer)h->depth, (lua_Integer)h->page_size,
+        (lua_Integer)p->pages_live, (lua_Integer)p->npages, (lua_Integer)p->max_pages,
+        (lua_Integer)p->pages_from_system, (lua_Integer)p->pages_reused,
+        (lua_Integer)p->chunks_live, (lua_Integer)p->nchunks, (lua_Integer)p->chunk_bytes,
+        (lua_Integer)p->chunks_from_system, (lua_Integer)p->chunks_reused,
+    };
+    size_t i;
+    lua_createtable(L, 0, (int)NSTATS);
+    for (i = 0; i < NSTATS; i++) {
+        lua_pushinteger(L, v[i]);
+        lua_setfield(L, -2, stat_names[i]);
+    }
     return 1;
 }
 
@@ -343,7 +491,43 @@ static int h_tostring(lua_State *L)
     return 1;
 }
 
-/* core.handler_env(h): the Lua side's table for this handler. */
+/*
+ * core._handler_front(methods): handler.lua's one call. Adds its Lua
+ * methods (dispatch, note_call_budget, spawn_for_worker) to the method
+ * table every handler shares, and returns the functions it builds on
+ * (new_handler, handler_env, is_handler), which core does not export.
+ * Once per load of the module: later calls are refused, so no script can
+ * add or replace a method of every handler.
+ */
+static int l_handler_front(lua_State *L)
+{
+    lx_state *st = lua_touserdata(L, LX_UP_STATE);
+    int i;
+    lxb_checktable(L, 1);
+    if (st->front_done)
+        return luaL_error(L, "the handler's Lua methods are already registered");
+    st->front_done = 1;
+    lua_getfield(L, LX_UP_HANDLER_MT, "__index"); /* 2: the method table */
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TFUNCTION)
+            return lxb_argerror(L, 1, "methods must map names to functions");
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return lxb_argerror(L, 1, lua_pushfstring(L, "method '%s' exists already", lua_tostring(L, -3)));
+        lua_pop(L, 1);
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    lua_newtable(L);
+    for (i = 1; i <= LX_NUPVALUES; i++)
+        lua_pushvalue(L, lua_upvalueindex(i));
+    luaL_setfuncs(L, lxb_handler_front, LX_NUPVALUES);
+    return 1;
+}
+
+/* The Lua side's table for this handler. */
 static int l_handler_env(lua_State *L)
 {
     check_any(L);
@@ -351,7 +535,7 @@ static int l_handler_env(lua_State *L)
     return 1;
 }
 
-/* core.is_handler(v) */
+/* Whether v is a handler. */
 static int l_is_handler(lua_State *L)
 {
     lua_pushboolean(L, test_handler(L, 1) != NULL);
@@ -370,6 +554,12 @@ const luaL_Reg lxb_handler_methods[] = {
     {NULL, NULL},
 };
 
+const luaL_Reg lxb_guard_meta[] = {
+    {"__close", guard_close},
+    {"__gc", guard_gc},
+    {NULL, NULL},
+};
+
 const luaL_Reg lxb_handler_meta[] = {
     {"__gc", h_close},
     {"__close", h_close},
@@ -378,6 +568,12 @@ const luaL_Reg lxb_handler_meta[] = {
 };
 
 const luaL_Reg lxb_handler_funcs[] = {
+    {"_handler_front", l_handler_front},
+    {NULL, NULL},
+};
+
+/* What core._handler_front hands to handler.lua. */
+const luaL_Reg lxb_handler_front[] = {
     {"new_handler", l_new_handler},
     {"handler_env", l_handler_env},
     {"is_handler", l_is_handler},

@@ -31,17 +31,14 @@ int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chun
 {
     memset(p, 0, sizeof *p);
     p->page_size = page_size;
+    if (max_pages > LX_POOL_MAX_PAGES)
+        return -1;
     if (!lx_recycling()) {
         max_pages = 0;
         max_chunk_bytes = 0;
     }
     p->max_pages = max_pages;
     p->max_chunk_bytes = max_chunk_bytes;
-    if (max_pages > 0) {
-        p->pages = lx_sys_realloc(NULL, max_pages * sizeof *p->pages);
-        if (p->pages == NULL)
-            return -1;
-    }
     return 0;
 }
 
@@ -56,7 +53,7 @@ void lx_pool_destroy(lx_pool *p)
         lx_arena_free_shell(p->shells[i]);
     lx_sys_free(p->pages);
     p->pages = NULL;
-    p->npages = p->nchunks = p->nshells = 0;
+    p->npages = p->cap_pages = p->nchunks = p->nshells = 0;
     p->chunk_bytes = 0;
     p->max_pages = p->max_chunk_bytes = 0;
     p->dead = 1;
@@ -78,10 +75,32 @@ void *lx_pool_get_page(lx_pool *p)
     return page;
 }
 
+/* Room for one more pooled page, up to max_pages (<= LX_POOL_MAX_PAGES,
+ * so the size cannot overflow). A bound that is never reached costs
+ * nothing; a table that cannot grow only means the page is freed. */
+static int room_for_page(lx_pool *p)
+{
+    size_t ncap;
+    void **pages;
+    if (p->npages >= p->max_pages)
+        return 0;
+    if (p->npages < p->cap_pages)
+        return 1;
+    ncap = p->cap_pages ? p->cap_pages * 2 : 16;
+    if (ncap > p->max_pages)
+        ncap = p->max_pages;
+    pages = lx_sys_realloc(p->pages, ncap * sizeof *pages);
+    if (pages == NULL)
+        return 0;
+    p->pages = pages;
+    p->cap_pages = ncap;
+    return 1;
+}
+
 void lx_pool_put_page(lx_pool *p, void *page)
 {
     p->pages_live--;
-    if (p->npages < p->max_pages) {
+    if (room_for_page(p)) {
         LX_POISON(page, p->page_size);
         p->pages[p->npages++] = page;
     } else {
@@ -97,7 +116,7 @@ unsigned char *lx_pool_get_chunk(lx_pool *p, size_t size, size_t *got)
     for (i = 0; i < p->nchunks; i++)
         if (p->chunks[i].size >= size && (best == p->nchunks || p->chunks[i].size < p->chunks[best].size))
             best = i;
-    if (best < p->nchunks && p->chunks[best].size <= 2 * size) {
+    if (best < p->nchunks && p->chunks[best].size / 2 <= size) { /* 2 * size could wrap */
         c = p->chunks[best].ptr;
         *got = p->chunks[best].size;
         p->chunk_bytes -= *got;
@@ -117,8 +136,8 @@ unsigned char *lx_pool_get_chunk(lx_pool *p, size_t size, size_t *got)
 void lx_pool_put_chunk(lx_pool *p, unsigned char *chunk, size_t size)
 {
     p->chunks_live--;
-    if (p->nchunks < LX_POOL_CHUNKS && size <= p->max_chunk_bytes - p->chunk_bytes &&
-        p->chunk_bytes <= p->max_chunk_bytes) {
+    if (p->nchunks < LX_POOL_CHUNKS && p->chunk_bytes <= p->max_chunk_bytes &&
+        size <= p->max_chunk_bytes - p->chunk_bytes) {
         LX_POISON(chunk, size);
         p->chunks[p->nchunks].ptr = chunk;
         p->chunks[p->nchunks].size = size;

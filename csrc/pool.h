@@ -21,6 +21,7 @@
 
 #define LX_POOL_CHUNKS 16 /* large chunks kept at most */
 #define LX_POOL_SHELLS 32 /* arena shells kept at most */
+#define LX_POOL_MAX_PAGES ((size_t)1 << 20) /* the largest bound on pooled pages */
 
 struct lx_arena;
 
@@ -33,8 +34,8 @@ typedef struct lx_pool {
     size_t page_size;
     size_t max_pages;       /* bound on pooled pages */
     size_t max_chunk_bytes; /* bound on bytes held in pooled chunks */
-    void **pages;           /* pooled pages, capacity max_pages */
-    size_t npages;
+    void **pages;           /* pooled pages; grows as pages come back */
+    size_t npages, cap_pages;
     lx_chunk chunks[LX_POOL_CHUNKS];
     size_t nchunks;
     size_t chunk_bytes;
@@ -47,7 +48,8 @@ typedef struct lx_pool {
     int dead; /* destroyed: everything given back now goes to the system */
 } lx_pool;
 
-/* Returns 0, or -1 when the bookkeeping array cannot be allocated. */
+/* Returns 0, or -1 when max_pages is over LX_POOL_MAX_PAGES. Allocates
+ * nothing: the table of pooled pages grows as pages are given back. */
 int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chunk_bytes);
 /* Frees everything pooled; later give-backs go straight to the system. */
 void lx_pool_destroy(lx_pool *p);

@@ -585,7 +585,7 @@ static void test_handles_basic(void)
     lx_arena_free(b);
 }
 
-/* 2^32 - 1 blocks cannot be made in a test; fake the count (the check
+/* 2^31 - 1 blocks cannot be made in a test; fake the count (the check
  * comes before the table is touched) to see the refusal path. */
 static void test_too_many_blocks(void)
 {
@@ -641,6 +641,87 @@ static void check_forged(lx_arena *a)
         CHECK_OR_BREAK(lookup_is_safe(a, h));
     for (i = 0; i < 100000; i++)
         CHECK_OR_BREAK(lookup_is_safe(a, (int64_t)rnd()));
+}
+
+/* Puts the arena at generation g of its current lap, as 2^32-odd resets
+ * would (the same computation as arena.c's set_gen). */
+static void jump_to_gen(lx_arena *a, uint32_t g)
+{
+    a->gen = g;
+    a->hbase = ((uint64_t)g << 32) ^ a->key;
+}
+
+/* A generation whose handles have a usable high word under this key. */
+static int usable_gen(const lx_arena *a, uint32_t g)
+{
+    uint32_t hk = (uint32_t)(a->key >> 32);
+    return (g ^ hk) != 0 && (g ^ hk) != 0xffffffffu;
+}
+
+/*
+ * The contract (API.md): a stale handle is refused across at least 2^32
+ * resets. One lap of the 32-bit generation holds 2^32 - 2 usable
+ * generations, so a lap alone falls short; crossing 2^32 flips bit 31 of
+ * the key, and since indexes stay below 2^31 a handle of the last lap
+ * decodes to an index >= 2^31 at its own generation. The same state
+ * comes back only two laps later: 2^33 - 4 resets.
+ */
+static void test_generation_laps(void)
+{
+    uint64_t keys[] = {0x0123456789abcdefu, 0, 0xffffffff00000000u, 0x00000000ffffffffu,
+                       0x7fffffff7fffffffu, 0xfffffffe80000001u};
+    size_t k;
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        lx_arena *a = lx_arena_new(NULL, 4096, LX_NO_BUDGET, keys[k]);
+        uint64_t key0;
+        uint32_t g = 77, last;
+        int64_t h0 = 0, hmax = 0, h;
+        size_t r, nb, cap;
+        CHECK_OR_BREAK(a != NULL);
+        while (!usable_gen(a, g))
+            g++;
+        jump_to_gen(a, g);
+        key0 = a->key;
+        CHECK(lx_arena_alloc_h(a, 8, 8, &h0) != NULL);
+        /* the largest index there can be: fake the count, as in
+         * test_too_many_blocks (lookup reads no block it refuses) */
+        hmax = (int64_t)((((uint64_t)g << 32) | (LX_MAX_BLOCKS - 1)) ^ a->key);
+
+        /* the rest of the lap: reset up to the end of 2^32 */
+        jump_to_gen(a, 0xfffffff0u);
+        for (r = 0, last = a->gen; r < 40; r++, last = a->gen) {
+            lx_arena_reset(a);
+            CHECK_OR_BREAK(usable_gen(a, a->gen));
+            CHECK_OR_BREAK(a->gen != last);
+            if (a->gen < last)
+                break;
+        }
+        CHECK(a->gen < 8 && a->key == (key0 ^ ((uint64_t)1 << 31)));
+        check_forged(a);
+
+        /* the next lap, at the handle's own generation */
+        jump_to_gen(a, g);
+        CHECK(lx_arena_alloc_h(a, 8, 8, &h) != NULL && h != h0);
+        CHECK(lx_arena_lookup(a, h0) == NULL);
+        nb = a->nblocks;
+        cap = a->cap_blocks;
+        a->nblocks = a->cap_blocks = LX_MAX_BLOCKS;
+        CHECK(lx_arena_lookup(a, h0) == NULL);
+        CHECK(lx_arena_lookup(a, hmax) == NULL);
+        a->nblocks = nb;
+        a->cap_blocks = cap;
+
+        /* two laps on, the state comes back: h0 names a block again */
+        jump_to_gen(a, 0xfffffff0u);
+        for (r = 0, last = a->gen; r < 40 && a->gen >= last; r++) {
+            last = a->gen;
+            lx_arena_reset(a);
+        }
+        CHECK(a->key == key0);
+        jump_to_gen(a, g);
+        CHECK(lx_arena_alloc_h(a, 8, 8, &h) != NULL && h == h0);
+        lx_arena_free(a);
+    }
 }
 
 static void test_handles_forged(void)
@@ -803,6 +884,28 @@ static void test_pool_bounded(void)
     lx_pool pool;
     lx_arena *a, *as[40];
     size_t i;
+
+    /* the bound is checked, and its page table grows only as pages come
+     * back: the largest bound costs nothing until it is used */
+    CHECK(lx_pool_init(&pool, 4096, LX_POOL_MAX_PAGES + 1, 0) == -1);
+    lx_pool_destroy(&pool); /* safe after a failed init */
+    CHECK(lx_pool_init(&pool, 4096, (size_t)-1 / sizeof(void *) + 2, 0) == -1);
+    lx_pool_destroy(&pool);
+    CHECK(lx_pool_init(&pool, 4096, LX_POOL_MAX_PAGES, 0) == 0);
+    CHECK(pool.pages == NULL && pool.cap_pages == 0);
+    a = mk(&pool, 4096, LX_NO_BUDGET);
+    for (i = 0; i < 40; i++)
+        CHECK(lx_arena_alloc(a, 4096, 8) != NULL);
+    lx_arena_free(a);
+    CHECK(pool.npages == 40 && pool.cap_pages >= 40 && pool.cap_pages <= 80);
+    lx_pool_destroy(&pool);
+    CHECK(lx_pool_init(&pool, 4096, 20, 0) == 0);
+    a = mk(&pool, 4096, LX_NO_BUDGET);
+    for (i = 0; i < 40; i++)
+        CHECK(lx_arena_alloc(a, 4096, 8) != NULL);
+    lx_arena_free(a);
+    CHECK(pool.npages == 20 && pool.cap_pages == 20 && pool.pages_live == 0);
+    lx_pool_destroy(&pool);
 
     /* pages: at most max_pages kept, the rest go back to the system */
     CHECK(lx_pool_init(&pool, 4096, 4, (size_t)100000) == 0);
@@ -1010,11 +1113,23 @@ static void test_failure_injection_paths(void)
     CHECK(lx_arena_new(NULL, 4096, LX_NO_BUDGET, 1) == NULL);
     lx_sys_fail_after(-1);
 
-    /* lx_pool_init's page table */
+    /* lx_pool_init takes nothing; a page table that cannot grow when a
+     * page comes back means that page goes back to the system */
     lx_sys_fail_after(0);
-    CHECK(lx_pool_init(&pool, 4096, 8, 1 << 20) == -1);
+    CHECK(lx_pool_init(&pool, 4096, 8, 1 << 20) == 0 && pool.pages == NULL);
     lx_sys_fail_after(-1);
-    lx_pool_destroy(&pool); /* safe after a failed init */
+    {
+        void *page = lx_pool_get_page(&pool);
+        CHECK(page != NULL && pool.pages_live == 1);
+        lx_sys_fail_after(0);
+        lx_pool_put_page(&pool, page);
+        lx_sys_fail_after(-1);
+        CHECK(pool.pages_live == 0 && pool.npages == 0);
+        page = lx_pool_get_page(&pool);
+        lx_pool_put_page(&pool, page);
+        CHECK(pool.npages == 1);
+    }
+    lx_pool_destroy(&pool);
 
     /* first page: the page table, then the page */
     for (i = 0; i < 2; i++) {
@@ -1247,6 +1362,7 @@ static const struct test tests[] = {
     T(test_ten_resets),
     T(test_many_blocks),
     T(test_too_many_blocks),
+    T(test_generation_laps),
     T(test_pool_reuse),
     T(test_pool_bounded),
     T(test_pool_chunks),

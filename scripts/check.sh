@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 LUA_INC=${LUA_INC:-/usr/include/lua5.4}
 SRC="csrc/arena.c csrc/pool.c csrc/sysmem.c csrc/l_arena.c csrc/l_handler.c csrc/lexrt.c"
+# The version, from the rockspec, as make and luarocks pass it.
+VERSION_DEF="-DLEXRT_VERSION=\"$(sh scripts/version.sh)\""
 passed=0
 failed=0
 step() { # name, command...
@@ -32,7 +34,7 @@ build_so() { # dir, extra flags...
     shift
     mkdir -p "$dir/lexrt"
     gcc -std=c99 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror \
-        -fPIC -shared -I"$LUA_INC" -Icsrc "$@" -o "$dir/lexrt/core.so" $SRC
+        -fPIC -shared -I"$LUA_INC" -Icsrc "$VERSION_DEF" "$@" -o "$dir/lexrt/core.so" $SRC
 }
 
 # The interpreter is not instrumented: the sanitizer runtimes are preloaded

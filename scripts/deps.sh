@@ -4,12 +4,12 @@
 #   sh scripts/deps.sh TARGET...        install what TARGET needs
 #   sh scripts/deps.sh --list TARGET... print it, one package a line
 #
-# TARGET is build, test, run, install, bench, check, fuzz or all (every
-# package any target or sub-make uses). Each target gets only its own
-# set, so that `make test` on a fresh machine does not pull in valgrind
-# or the benchmark's allocator libraries. apt-get update runs only when
-# something has to be installed, so a machine that has everything pays
-# nothing. Works as root, or through sudo.
+# TARGET is build, test, test-installed, run, install, dist, bench, check,
+# fuzz or all (every package any target or sub-make uses). Each target gets
+# only its own set, so that `make test` on a fresh machine does not pull in
+# valgrind or the benchmark's allocator libraries. apt-get update runs only
+# when something has to be installed, so a machine that has everything
+# pays nothing. Works as root, or through sudo.
 set -eu
 
 # The C module: a compiler, make and Lua's headers.
@@ -22,6 +22,9 @@ RUN="$BUILD $LUA_RUN"
 # luarocks builds the rock; --deps-mode=none, so the Lua modules the
 # command needs come from Debian.
 INSTALL="$BUILD $LUA_RUN luarocks"
+# make dist: git archives the committed tree, luarocks packs it (luarocks
+# brings zip and unzip).
+DIST="git luarocks"
 # bench/Makefile links each allocator through pkg-config (APR, talloc) or
 # directly (mimalloc); bench/lua_bench.lua runs under lua5.4.
 BENCH="$BUILD lua5.4 pkg-config libapr1-dev libtalloc-dev libmimalloc-dev"
@@ -34,10 +37,10 @@ FUZZ="gcc make clang"
 CHECK="$TEST $FUZZ valgrind cppcheck clang-tidy"
 # Everything, including what only sub-makes use (bench callgrind, ctest
 # and fuzz valgrind runs, fuzz corpus regeneration).
-ALL="$CHECK $BENCH $INSTALL python3"
+ALL="$CHECK $BENCH $INSTALL $DIST python3"
 
 usage() {
-    echo "usage: sh scripts/deps.sh [--list] build|test|run|install|bench|check|fuzz|all ..." >&2
+    echo "usage: sh scripts/deps.sh [--list] build|test|test-installed|run|install|dist|bench|check|fuzz|all ..." >&2
     exit 2
 }
 
@@ -55,7 +58,8 @@ for target in "$@"; do
     case $target in
     build) wanted="$wanted $BUILD" ;;
     test) wanted="$wanted $TEST" ;;
-    test-installed) wanted="$wanted $TEST luarocks" ;;
+    test-installed) wanted="$wanted $TEST $DIST" ;;
+    dist) wanted="$wanted $DIST" ;;
     run) wanted="$wanted $RUN" ;;
     install | install-local) wanted="$wanted $INSTALL" ;;
     bench) wanted="$wanted $BENCH" ;;

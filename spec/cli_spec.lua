@@ -4,7 +4,7 @@ local cli = require("lexrt.experiment.cli")
 local report = require("lexrt.experiment.report")
 
 local ROOT = os.getenv("PWD") or assert(io.popen("pwd")):read("l")
-local BIN = ROOT .. "/bin/lexrt-experiment"
+local BIN = require("spec.support").experiment_bin(ROOT)
 
 local function slurp(path)
   local f = assert(io.open(path, "r"))

@@ -175,6 +175,28 @@ describe("lexrt.handler", function()
       assert.is_true(s.pages_pooled <= 2)
     end)
 
+    it("refuses pool_pages past 1048576 instead of sizing a pool with it", function()
+      assert.matches("bad argument #1 to 'handler' %(pool_pages must be an integer from 0 to 1048576, "
+        .. "got 2305843009213693952%)$", err_of(lexrt.handler, { pool_pages = 1 << 61 }))
+      assert.matches("got 1048577%)", err_of(lexrt.handler, { pool_pages = 1048577 }))
+      assert.matches("got 1.5%)", err_of(lexrt.handler, { pool_pages = 1.5 }))
+      assert.matches("got string%)", err_of(lexrt.handler, { pool_pages = "8" }))
+    end)
+
+    it("accepts pool_pages up to 1048576 and pools within that bound", function()
+      local h = lexrt.handler({ page_size = 4096, pool_pages = 1048576 })
+      for _ = 1, 3 do
+        h:with_scope(function(a)
+          for _ = 1, 40 do a:alloc(4000) end
+        end)
+      end
+      local s = h:stats()
+      assert.are.equal(0, s.pages_live)
+      assert.are.equal(core.RECYCLING and 1048576 or 0, s.pool_pages)
+      assert.are.equal(core.RECYCLING and 40 or 0, s.pages_pooled)
+      h:close()
+    end)
+
     it("takes no page from the system in steady state", function()
       local h = lexrt.handler()
       local function request(a)
@@ -265,6 +287,106 @@ describe("lexrt.handler", function()
     end)
   end)
 
+  describe("with_scope in a coroutine", function()
+    local function open_scopes(h)
+      local s = h:stats()
+      return s.depth, s.pages_live
+    end
+
+    -- A coroutine that enters `levels` nested scopes, takes a page in
+    -- each, and yields from the innermost one.
+    local function suspended_inside(h, levels)
+      local co = coroutine.create(function()
+        local function enter(n)
+          return h:with_scope(function(a)
+            a:alloc(100)
+            if n > 1 then return enter(n - 1) end
+            coroutine.yield("inside")
+            return "done"
+          end)
+        end
+        return enter(levels)
+      end)
+      assert.are.same({ true, "inside" }, { coroutine.resume(co) })
+      assert.are.same({ levels, levels }, { open_scopes(h) })
+      return co
+    end
+
+    it("resumes, returns fn's results and exits the scope when the coroutine finishes", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local co = suspended_inside(h, 1)
+      assert.are.same({ true, "done" }, { coroutine.resume(co) })
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+    end)
+
+    it("re-raises fn's error unchanged after a yield and exits the scope", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local thrown = { code = 7 }
+      local co = coroutine.create(function()
+        return h:with_scope(function(a)
+          a:alloc(100)
+          coroutine.yield()
+          error(thrown)
+        end)
+      end)
+      coroutine.resume(co)
+      local ok, e = coroutine.resume(co)
+      assert.is_false(ok)
+      assert.are.equal(thrown, e)
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+    end)
+
+    it("exits its scopes when the coroutine is closed while suspended inside fn", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local co = suspended_inside(h, 3)
+      assert.is_true(coroutine.close(co))
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+      local s = h:stats()
+      assert.are.equal(s.scopes_entered, s.scopes_exited)
+    end)
+
+    it("exits its scopes no later than the collection of a dropped coroutine", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      for _ = 1, 10 do
+        suspended_inside(h, 2)
+        collectgarbage()
+        collectgarbage()
+        assert.are.same({ 0, 0 }, { open_scopes(h) })
+      end
+      assert.are.equal(20, h:stats().scopes_exited)
+    end)
+
+    it("leaves nothing open when the handler is closed before the coroutine", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local co = suspended_inside(h, 2)
+      h:close()
+      assert.is_true(coroutine.close(co))
+      local dropped = suspended_inside(lexrt.handler({ page_size = 4096 }), 1)
+      dropped = nil
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(dropped)
+      assert.is_true(h:is_closed())
+    end)
+
+    it("serves many requests in coroutines with no scope left open", function()
+      local h = lexrt.handler({ page_size = 4096 })
+      local results = {}
+      for i = 1, 50 do
+        local co = coroutine.wrap(function()
+          return h:with_scope(function(a, _, n)
+            local b = a:put(("request %d"):format(n))
+            return a:read(b)
+          end, i)
+        end)
+        results[i] = co()
+      end
+      assert.are.equal("request 50", results[50])
+      assert.are.same({ 0, 0 }, { open_scopes(h) })
+      assert.are.equal(50, h:stats().scopes_exited)
+    end)
+  end)
+
   describe("dispatch", function()
     local calls
     local function handler(grants)
@@ -351,6 +473,27 @@ describe("lexrt.handler", function()
     it("refuses nothing without a ceiling", function()
       local h = lexrt.handler()
       assert.are.equal(1000000, h:note_call_budget(1000000))
+    end)
+
+    it("never wraps the total past the ceiling, however large the spend", function()
+      local h = lexrt.handler({ policy = lexrt.policy({ allow_effects = { "budget" }, budget = 10 }) })
+      assert.are.equal(1, h:note_call_budget(1))
+      local v = err_of(h.note_call_budget, h, math.maxinteger)
+      assert.are.equal("budget_exceeded", v.kind)
+      assert.are.equal(1, h:note_call_budget(0))
+      assert.are.equal("budget_exceeded", err_of(h.note_call_budget, h, 10).kind)
+      assert.are.equal(10, h:note_call_budget(9))
+    end)
+
+    it("refuses, without a ceiling, a spend that would pass the largest integer", function()
+      local h = lexrt.handler()
+      assert.are.equal(math.maxinteger - 1, h:note_call_budget(math.maxinteger - 1))
+      local v = err_of(h.note_call_budget, h, 2)
+      assert.are.equal("budget_exceeded", v.kind)
+      assert.matches("math.maxinteger", v.detail)
+      assert.are.equal(math.maxinteger, h:note_call_budget(1))
+      assert.are.equal("budget_exceeded", err_of(h.note_call_budget, h, 1).kind)
+      assert.are.equal(math.maxinteger, h:note_call_budget(0))
     end)
 
     it("keeps a separate total for each spawned worker", function()
@@ -444,7 +587,8 @@ describe("lexrt.handler", function()
       assert.matches("bad argument #1 to 'handler' %(page_size must be a power of two",
         err_of(lexrt.handler, { page_size = 1000 }))
       assert.matches("max_bytes must be a non%-negative integer", err_of(lexrt.handler, { max_bytes = -1 }))
-      assert.matches("pool_pages must be a non%-negative integer", err_of(lexrt.handler, { pool_pages = -1 }))
+      assert.matches("bad argument #1 to 'handler' %(pool_pages must be an integer from 0 to 1048576, got %-1%)",
+        err_of(lexrt.handler, { pool_pages = -1 }))
       assert.matches("policy must be a lexrt.policy", err_of(lexrt.handler, { policy = {} }))
       assert.matches("effects must be a table", err_of(lexrt.handler, { effects = 5 }))
       assert.matches("table expected, got string", err_of(lexrt.handler, "x"))

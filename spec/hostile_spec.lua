@@ -117,3 +117,89 @@ describe("hostile input", function()
     assert.are.equal("ok", a:read(a:put("ok")))
   end)
 end)
+
+describe("argument errors", function()
+  local err_of = require("spec.support").err_of
+  local ARENA_METHODS = { "alloc", "put", "concat", "size", "write", "read", "bytes_allocated",
+    "page_count", "stats", "reset", "close", "is_closed" }
+  local HANDLER_METHODS = { "enter_request_scope", "exit_request_scope", "active_arena",
+    "arena_stack_depth", "with_scope", "stats", "close", "is_closed" }
+
+  it("name the method even when it is called as a plain function", function()
+    local a = lexrt.arena()
+    assert.are.equal("bad argument #2 to 'read' (number expected, got table)", err_of(a.read, a, {}))
+    assert.matches("bad argument #2 to 'alloc' %(number expected, got table%)", err_of(a.alloc, a, {}))
+    assert.matches("bad argument #2 to 'put' %(string expected, got table%)", err_of(a.put, a, {}))
+    assert.matches("bad argument #3 to 'write' %(number has no integer representation%)",
+      err_of(a.write, a, a:alloc(1), 1.5))
+    for _, m in ipairs(ARENA_METHODS) do
+      assert.matches("bad argument #1 to '" .. m .. "' %(lexrt.arena expected, got table%)", err_of(a[m], {}))
+    end
+    local h = lexrt.handler()
+    assert.matches("bad argument #2 to 'with_scope' %(function expected, got number%)",
+      err_of(h.with_scope, h, 5))
+    assert.matches("bad argument #2 to 'exit_request_scope' %(number expected, got string%)",
+      err_of(h.exit_request_scope, h, "1"))
+    for _, m in ipairs(HANDLER_METHODS) do
+      assert.matches("bad argument #1 to '" .. m .. "' %(lexrt.handler expected, got number%)", err_of(h[m], 5))
+    end
+  end)
+
+  it("name the constructors when they are called as plain functions", function()
+    assert.matches("bad argument #1 to 'arena' %(table expected, got number%)", err_of(lexrt.arena, 5))
+    assert.matches("bad argument #1 to 'arena' %(unknown option 'x'%)", err_of(lexrt.arena, { x = 1 }))
+  end)
+
+  it("count from the first argument after self in a method call, as Lua's own do", function()
+    local a = lexrt.arena()
+    assert.matches("bad argument #1 to 'read' %(number expected, got table%)", err_of(function() return a:read({}) end))
+    assert.matches("calling 'read' on bad self %(lexrt.arena expected, got table%)",
+      err_of(function() local t = { read = a.read } return t:read(1) end))
+  end)
+end)
+
+describe("lexrt objects", function()
+  it("hide their metatables from getmetatable", function()
+    local a = lexrt.arena()
+    local h = lexrt.handler()
+    h:enter_request_scope()
+    assert.are.equal("lexrt.arena", getmetatable(a))
+    assert.are.equal("lexrt.arena", getmetatable(h:active_arena()))
+    assert.are.equal("lexrt.handler", getmetatable(h))
+    assert.are.equal("lexrt.handler", getmetatable(h:spawn_for_worker()))
+    h:close()
+    assert.are.equal("lexrt.handler", getmetatable(h))
+  end)
+
+  it("give code holding one handler no way to change another's methods", function()
+    local victim = lexrt.handler({ policy = lexrt.policy.permissive(),
+      effects = { io = { read = function() return "the real effect" end } } })
+    local attacker = lexrt.handler()
+    local evil = function() return "evil" end
+    local attempts = {
+      function() getmetatable(attacker).__index.dispatch = evil end,
+      function() rawset(getmetatable(attacker), "__index", { dispatch = evil }) end,
+      function() attacker.dispatch = evil end,
+      function() attacker.with_scope = evil end,
+      function() require("lexrt.core").handler_methods.dispatch = evil end,
+      function() require("lexrt.core").arena_methods.put = evil end,
+      function() require("lexrt.core")._handler_front({ dispatch = evil }) end,
+      function() require("lexrt.core")._handler_front({ evil = evil }) end,
+    }
+    for _, attempt in ipairs(attempts) do
+      pcall(attempt)
+    end
+    assert.are.equal("the real effect", victim:dispatch("io", "read"))
+    assert.is_nil(victim.evil)
+    local a = lexrt.arena()
+    pcall(function() getmetatable(a).__index.put = evil end)
+    assert.are.equal("x", a:read(a:put("x")))
+  end)
+
+  it("do not export their method tables from lexrt.core", function()
+    local core = require("lexrt.core")
+    assert.is_nil(core.handler_methods)
+    assert.is_nil(core.arena_methods)
+    assert.matches("already registered", select(2, pcall(core._handler_front, {})))
+  end)
+end)

@@ -138,6 +138,27 @@ describe("lexrt.policy construction", function()
     assert.matches("^.-policy_spec%.lua:%d+: bad argument #1 to 'policy'", err)
   end)
 
+  it("points errors of policy.new and of the methods at the caller's line", function()
+    local p = example()
+    local calls = {
+      { function() local _ = policy(1) end, "bad argument #1 to 'policy' %(table expected" },
+      { function() local _ = policy.new(1) end, "bad argument #1 to 'policy' %(table expected" },
+      { function() local _ = p:allows(1) end, "bad argument #1 to 'allows' %(string expected" },
+      { function() local _ = p:check_call("io", 2) end, "bad argument #2 to 'check_call'" },
+      { function() local _ = p:check_program({ f = 1 }) end, "bad argument #1 to 'check_program'" },
+      { function() local _ = p.wildcards(1) end, "calling 'wildcards' on bad self" },
+      { function() local _ = policy.violation("nope", "x") end, "bad argument #1 to 'violation'" },
+    }
+    for i, c in ipairs(calls) do
+      -- Not tail calls, so each function's frame stays and the error
+      -- blames its one line, which debug.getinfo reads back.
+      local line = debug.getinfo(c[1], "S").linedefined
+      local ok, err = pcall(c[1])
+      assert.is_false(ok)
+      assert.matches("^.-policy_spec%.lua:" .. line .. ": " .. c[2], err, nil, false, "call " .. i)
+    end
+  end)
+
   it("makes policies read-only", function()
     local p = example()
     assert.matches("read%-only", error_of(function() p.budget = 1e9 end))

@@ -5,9 +5,11 @@
 local core = require("lexrt.core")
 local policy = require("lexrt.policy")
 
-local methods = core.handler_methods
-local env_of = core.handler_env
-local new_handler = core.new_handler
+-- The Lua methods. core._handler_front (at the end) copies them into the
+-- method table every handler shares, once, and hands back the C
+-- functions below; core exports neither, so no script can reach them.
+local methods = {}
+local new_handler, env_of, is_handler
 
 local M = {}
 
@@ -66,7 +68,7 @@ function M.deny_all()
 end
 
 local function check_open(h, fname)
-  if not core.is_handler(h) then
+  if not is_handler(h) then
     argerror(1, fname, "lexrt.handler expected, got " .. type(h), 4)
   end
   if h:is_closed() then
@@ -117,10 +119,16 @@ function methods:note_call_budget(cost)
     argerror(1, "note_call_budget", "non-negative integer expected, got " .. tostring(cost))
   end
   local ceiling = env.policy.budget
-  if ceiling ~= nil and env.spent + n > ceiling then
-    error(policy.violation("budget_exceeded",
-      ("call budget %d would pass the ceiling %d (already spent %d)"):format(n, ceiling, env.spent),
-      { effect = "budget:" .. n }), 2)
+  -- With no ceiling the largest integer is one: past it the total would
+  -- wrap negative and let every later spend through. spent never passes
+  -- the limit, so `limit - spent` cannot wrap where `spent + n` could.
+  local limit = ceiling or math.maxinteger
+  if n > limit - env.spent then
+    local detail = ceiling ~= nil
+      and ("call budget %d would pass the ceiling %d (already spent %d)"):format(n, ceiling, env.spent)
+      or ("call budget %d would pass math.maxinteger, the largest total a handler counts (already spent %d)")
+        :format(n, env.spent)
+    error(policy.violation("budget_exceeded", detail, { effect = "budget:" .. n }), 2)
   end
   env.spent = env.spent + n
   return env.spent
@@ -133,5 +141,8 @@ function methods:spawn_for_worker()
 end
 
 -- with_scope is C (l_handler.c): it is on the request path.
+
+local front = core._handler_front(methods)
+new_handler, env_of, is_handler = front.new_handler, front.handler_env, front.is_handler
 
 return M

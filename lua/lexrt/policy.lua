@@ -18,9 +18,18 @@
 --   * Every check is lexical (no file system or DNS access): paths are
 --     normalised as strings, symlinks are not resolved. Anything the
 --     parsers cannot read unambiguously is refused, never guessed at.
+--     The readers themselves (effect names and grants, paths, URLs,
+--     hosts, commands) are in lexrt.policy.lexical; this file decides
+--     what a reading may do.
 --   * Misuse (wrong argument types) raises a string in the luaL_argerror
---     style; a refusal is a violation table, returned (check_call,
---     check_program) for the caller to raise or report.
+--     style (lexrt.argcheck); a refusal is a violation table, returned
+--     (check_call, check_program) for the caller to raise or report.
+
+local argcheck = require("lexrt.argcheck")
+local lexical = require("lexrt.policy.lexical")
+
+local argerror, checktype, expected = argcheck.argerror, argcheck.checktype, argcheck.expected
+local parse_effect = lexical.parse_effect
 
 local policy = {}
 
@@ -43,11 +52,15 @@ for _, k in ipairs(ALL_KINDS) do KNOWN_KINDS[k] = true end
 local KINDS_TEXT = table.concat(ALL_KINDS, ", ")
 
 -- The kinds whose calls carry a scope (path, host, command), sorted so
--- `wildcards()` comes out in a stable order.
+-- `wildcards()` comes out in a stable order; for each, the spec field
+-- that lists its grants, the violation a refusal is, and what its
+-- argument should be.
 local SCOPED_KINDS = { "fs_read", "fs_write", "net", "proc" }
-local SCOPE_FIELD = {
-  fs_read = "allow_fs_read", fs_write = "allow_fs_write",
-  net = "allow_net_host", proc = "allow_proc",
+local SCOPE = {
+  fs_read = { field = "allow_fs_read", violation = "fs_path_not_allowed", arg = "path" },
+  fs_write = { field = "allow_fs_write", violation = "fs_path_not_allowed", arg = "path" },
+  net = { field = "allow_net_host", violation = "net_host_not_allowed", arg = "URL or host" },
+  proc = { field = "allow_proc", violation = "proc_not_allowed", arg = "command" },
 }
 
 -- The fields a spec table may hold; the lists are checked in this order
@@ -57,18 +70,6 @@ local LIST_FIELDS = {
 }
 local SPEC_FIELDS = { budget = true }
 for _, f in ipairs(LIST_FIELDS) do SPEC_FIELDS[f] = true end
-
-------------------------------------------------------------------------
--- Error helpers (luaL_argerror style)
-------------------------------------------------------------------------
-
-local function argmsg(fname, n, msg)
-  return ("bad argument #%d to '%s' (%s)"):format(n, fname, msg)
-end
-
-local function expected(what, v)
-  return ("%s expected, got %s"):format(what, type(v))
-end
 
 ------------------------------------------------------------------------
 -- Violations
@@ -93,25 +94,21 @@ local function new_violation(kind, detail, fields)
 end
 
 function policy.violation(kind, detail, fields)
-  if type(kind) ~= "string" then
-    error(argmsg("violation", 1, expected("string", kind)), 2)
-  end
+  checktype(1, "violation", kind, "string")
   if not VIOLATION_KINDS[kind] then
-    error(argmsg("violation", 1, ("unknown violation kind '%s'"):format(kind)), 2)
+    argerror(1, "violation", ("unknown violation kind '%s'"):format(kind))
   end
-  if type(detail) ~= "string" then
-    error(argmsg("violation", 2, expected("string", detail)), 2)
-  end
+  checktype(2, "violation", detail, "string")
   if fields ~= nil then
     if type(fields) ~= "table" then
-      error(argmsg("violation", 3, expected("table or nil", fields)), 2)
+      argerror(3, "violation", expected("table or nil", fields))
     end
     for k, val in pairs(fields) do
       if not VIOLATION_FIELDS[k] then
-        error(argmsg("violation", 3, ("unknown field '%s'"):format(tostring(k))), 2)
+        argerror(3, "violation", ("unknown field '%s'"):format(tostring(k)))
       end
       if type(val) ~= "string" then
-        error(argmsg("violation", 3, ("field '%s' must be a string"):format(k)), 2)
+        argerror(3, "violation", ("field '%s' must be a string"):format(k))
       end
     end
   end
@@ -120,196 +117,6 @@ end
 
 function policy.is_violation(v)
   return getmetatable(v) == Violation
-end
-
-------------------------------------------------------------------------
--- Effect names: "mcp", "mcp:ocpp", "mcp(ocpp)"
-------------------------------------------------------------------------
-
--- Split an effect into its kind and optional parameter. The kind cannot
--- contain ':' '(' or ')', so the first ':' is the split point and a
--- parameter may itself hold colons ("fs_read:/a:b"). A string that fits
--- neither form ("mcp:", "mcp(") is taken whole as a literal kind. The
--- constructor refuses such grants, so a literal like that (at dispatch,
--- in check_program) matches no grant and is refused: it can never reach
--- a kind while skipping that kind's path, host or command list.
-local function parse_effect(s)
-  local kind, param = s:match("^([^:()]+):(.+)$")
-  if not kind then kind, param = s:match("^([^:()]+)%((.+)%)$") end
-  if not kind then return s, nil end
-  return kind, param
-end
-
--- "mcp(ocpp)" and "mcp:ocpp" are one grant; store and look up one form.
-local function canonical_effect(s)
-  local kind, param = parse_effect(s)
-  if param then return kind .. ":" .. param end
-  return kind
-end
-
-------------------------------------------------------------------------
--- Paths
-------------------------------------------------------------------------
-
--- Normalise a path lexically: collapse repeated '/', drop '.', resolve
--- '..'. Returns `absolute, components`, or nil when the path cannot be
--- placed: it holds a NUL byte (the C side would cut it there, seeing a
--- different path than we checked) or it is relative and climbs above its
--- start ("../x"), which no grant can contain. For absolute paths '/..'
--- is '/', as in POSIX.
-local function normalise_path(s)
-  if s == "" or s:find("\0", 1, true) then return nil end
-  local absolute = s:sub(1, 1) == "/"
-  local parts = {}
-  for part in s:gmatch("[^/]+") do
-    if part == ".." then
-      if #parts > 0 then
-        parts[#parts] = nil
-      elseif not absolute then
-        return nil
-      end
-    elseif part ~= "." then
-      parts[#parts + 1] = part
-    end
-  end
-  return absolute, parts
-end
-
-local function path_string(absolute, parts)
-  local s = table.concat(parts, "/")
-  if absolute then return "/" .. s end
-  return s == "" and "." or s
-end
-
--- A path is inside a grant when both are absolute (or both relative) and
--- the grant's components are a prefix of the path's, compared whole, so
--- "/srv/data2" is not inside "/srv/data". A relative path is checked only
--- against relative grants; we do not guess the working directory.
-local function path_inside(absolute, parts, grant)
-  if absolute ~= grant.absolute or #grant.parts > #parts then return false end
-  for i, c in ipairs(grant.parts) do
-    if parts[i] ~= c then return false end
-  end
-  return true
-end
-
-------------------------------------------------------------------------
--- Hosts
-------------------------------------------------------------------------
-
--- A DNS name: labels of letters, digits, '-' and '_' separated by single
--- dots. Anything else (percent escapes, non-ASCII, ';') is refused rather
--- than decoded, because a URL library might decode it differently.
-local function valid_hostname(h)
-  return h ~= "" and h:find("^[%w_%-%.]+$") ~= nil
-    and h:sub(1, 1) ~= "." and h:sub(-1) ~= "." and not h:find("..", 1, true)
-end
-
-local function looks_ipv6(h)
-  return h:find("^[%x:.]+$") ~= nil and select(2, h:gsub(":", "")) >= 2
-end
-
--- Lowercase and drop one trailing dot ("Api.Example.COM." is
--- "api.example.com"); the result must still be a valid name.
-local function clean_hostname(h)
-  h = h:lower()
-  if h:sub(-1) == "." then h = h:sub(1, -2) end
-  if valid_hostname(h) then return h end
-  return nil
-end
-
--- Parse the host out of a URL or a bare host. Returns the host, lowercased,
--- or nil and a reason. The steps follow the WHATWG URL reading for the
--- cases that matter here: the authority ends at the first '/', '?' or '#'
--- (so "http://evil.com/?x=api.example.com" is evil.com), userinfo ends at
--- the '@' (so "http://api.example.com@evil.com/" is evil.com). Inputs that
--- URL parsers disagree on (backslashes, whitespace, control bytes, two
--- '@') are refused outright.
-local function parse_host(s)
-  if s == "" then return nil, "empty URL or host" end
-  if s:find("[%c%s\\]") then
-    return nil, "URL holds whitespace, control bytes or a backslash"
-  end
-  local rest = s
-  local scheme = rest:match("^(%a[%w+.%-]*)://")
-  if scheme then
-    rest = rest:sub(#scheme + 4)
-  elseif rest:sub(1, 2) == "//" then
-    rest = rest:sub(3)
-  end
-  local authority = rest:match("^[^/?#]*")
-  local ats = select(2, authority:gsub("@", ""))
-  if ats > 1 then return nil, "ambiguous userinfo (more than one '@')" end
-  if ats == 1 then authority = authority:match("@(.*)$") end
-
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^%[([^%]]*)%](.*)$")
-    if not host or not looks_ipv6(host) then return nil, "bad IPv6 literal" end
-    host = host:lower()
-  elseif not scheme and looks_ipv6(authority) then
-    -- A bare IPv6 address such as "::1", given without brackets.
-    host, port = authority:lower(), ""
-  else
-    host, port = authority:match("^([^:]*)(.*)$")
-    host = clean_hostname(host)
-    if not host then return nil, "no valid host name" end
-  end
-  if port ~= "" then
-    local digits = port:match("^:(%d*)$")
-    if not digits or #digits > 5 or (tonumber(digits) or 0) > 65535 then
-      return nil, "bad port"
-    end
-  end
-  return host
-end
-
--- Compile a host grant: an exact host, "*.domain", or an IPv6 literal with
--- or without brackets. Returns the compiled form or nil.
-local function compile_host_grant(g)
-  local v6 = g:match("^%[(.*)%]$") or g
-  if looks_ipv6(v6) then return { exact = v6:lower() } end
-  if g:sub(1, 2) == "*." then
-    local suffix = clean_hostname(g:sub(3))
-    return suffix and { suffix = suffix }
-  end
-  local host = clean_hostname(g)
-  return host and { exact = host }
-end
-
--- Exact match, or a subdomain of a "*.domain" grant on a dot boundary:
--- the host must end in "." .. suffix and have at least one label before
--- it, so "cdn.example.com" itself and "evilcdn.example.com" do not match.
--- Plain string comparison, no patterns, so no character is magic.
-local function host_allowed(scope, host)
-  if scope.exact[host] then return true end
-  for _, suffix in ipairs(scope.suffixes) do
-    local tail = "." .. suffix
-    if #host > #tail and host:sub(-#tail) == tail then return true end
-  end
-  return false
-end
-
-------------------------------------------------------------------------
--- Commands
-------------------------------------------------------------------------
-
--- Characters that let a shell run, or redirect to, more than the first
--- word: separators, pipes, substitutions, redirections, escapes, control
--- bytes other than tab (newline runs a second command; NUL cuts the
--- string short in C). An effect may well hand the string to io.popen, so
--- a command holding any of them is refused whatever its first word is:
--- otherwise "ls && rm -rf /" would pass a grant of "ls", and "ls > f"
--- would write a file without fs_write.
-local SHELL_SPECIAL = "[\0-\8\10-\31\127;&|`$<>()\\]"
-
--- The binary a command runs: the basename of its first word.
-local function command_basename(cmd)
-  local word = cmd:match("^%s*(%S+)")
-  if not word then return nil end
-  local base = word:match("([^/]*)$")
-  if base == "" then return nil end
-  return base
 end
 
 ------------------------------------------------------------------------
@@ -334,9 +141,9 @@ end
 -- typo ("ioo") would otherwise grant nothing without a word, and a
 -- malformed grant ("fs_read:") would be a literal kind of its own.
 local function check_grant(i, g)
-  if g == "" then return ("allow_effects entry %d is empty"):format(i) end
-  local kind, param = parse_effect(g)
-  if not param and g:find("[:()]") then
+  local kind, param = lexical.parse_grant(g)
+  if not kind then   -- param is then the reason: "empty" or "malformed"
+    if param == "empty" then return ("allow_effects entry %d is empty"):format(i) end
     return ("malformed grant '%s' in allow_effects"):format(g)
   end
   if not KNOWN_KINDS[kind] then
@@ -346,38 +153,42 @@ local function check_grant(i, g)
   return nil
 end
 
--- Each compile_* returns the compiled scope or nil and a message.
+-- Each compile_* returns the compiled list or nil and a message.
 local function compile_effects(list)
   local grants, count = {}, 0
   for i, g in ipairs(list) do
     local bad = check_grant(i, g)
     if bad then return nil, bad end
-    local c = canonical_effect(g)
+    local c = lexical.canonical_effect(g)
     if not grants[c] then count = count + 1 end
     grants[c] = true
   end
   return grants, count
 end
 
+-- The refusal of entry i of a scope list, `g`, that is not `what`.
+local function bad_entry(field, i, g, what)
+  return nil, ("%s entry %d ('%s') is not %s"):format(field, i, g, what)
+end
+
 local function compile_paths(field, list)
   local scope = {}
   for i, g in ipairs(list) do
-    local absolute, parts = normalise_path(g)
-    if not absolute and not parts then
-      return nil, ("%s entry %d ('%s') is not a usable path"):format(field, i, g)
+    local grant = lexical.normalise_path(g)
+    if not grant then
+      return bad_entry(field, i, g, "a usable path")
     end
-    scope[#scope + 1] = { absolute = absolute, parts = parts }
+    scope[#scope + 1] = grant
   end
   return scope
 end
 
-local function compile_hosts(list)
-  local scope = { exact = {}, suffixes = {}, size = #list }
+local function compile_hosts(field, list)
+  local scope = { exact = {}, suffixes = {} }
   for i, g in ipairs(list) do
-    local c = compile_host_grant(g)
+    local c = lexical.host_grant(g)
     if not c then
-      return nil, ("allow_net_host entry %d ('%s') is not a host name or '*.domain'")
-        :format(i, g)
+      return bad_entry(field, i, g, "a host name or '*.domain'")
     end
     if c.exact then
       scope.exact[c.exact] = true
@@ -388,26 +199,20 @@ local function compile_hosts(list)
   return scope
 end
 
-local function compile_procs(list)
+local function compile_procs(field, list)
   local scope = {}
   for i, g in ipairs(list) do
-    if g == "" or g:find("[/%s%c]") then
-      return nil, ("allow_proc entry %d ('%s') is not a binary basename"):format(i, g)
+    if not lexical.is_basename(g) then
+      return bad_entry(field, i, g, "a binary basename")
     end
     scope[g] = true
   end
   return scope
 end
 
-local function check_budget(b)
-  if b == nil then return true end
-  local n = math.type(b) and math.tointeger(b)
-  if not n or n < 0 then
-    return nil, ("budget must be a non-negative integer, got %s")
-      :format(type(b) == "number" and tostring(b) or type(b))
-  end
-  return n
-end
+local COMPILE_SCOPE = {
+  fs_read = compile_paths, fs_write = compile_paths, net = compile_hosts, proc = compile_procs,
+}
 
 -- Turn a spec table into the private state of a policy, or nil and a
 -- message for argument #1.
@@ -425,19 +230,19 @@ local function compile_spec(spec)
   local st, err = {}, nil
   st.grants, st.count = compile_effects(spec.allow_effects or {})
   if not st.grants then return nil, st.count end
-  st.fs_read, err = compile_paths("allow_fs_read", spec.allow_fs_read or {})
-  if not st.fs_read then return nil, err end
-  st.fs_write, err = compile_paths("allow_fs_write", spec.allow_fs_write or {})
-  if not st.fs_write then return nil, err end
-  st.net, err = compile_hosts(spec.allow_net_host or {})
-  if not st.net then return nil, err end
-  st.proc, err = compile_procs(spec.allow_proc or {})
-  if not st.proc then return nil, err end
-  st.proc_count = #(spec.allow_proc or {})
-  local budget
-  budget, err = check_budget(spec.budget)
-  if not budget then return nil, err end
-  if budget ~= true then st.budget = budget end
+  -- An empty list leaves its kind open ("any"), as upstream.
+  st.open = {}
+  for _, kind in ipairs(SCOPED_KINDS) do
+    local field = SCOPE[kind].field
+    local list = spec[field] or {}
+    st[kind], err = COMPILE_SCOPE[kind](field, list)
+    if not st[kind] then return nil, err end
+    st.open[kind] = #list == 0
+  end
+  if spec.budget ~= nil then
+    st.budget, err = argcheck.tocount(spec.budget, "budget")
+    if not st.budget then return nil, err end
+  end
   return st
 end
 
@@ -482,8 +287,7 @@ end
 local function self_state(self, fname)
   local st = state[self]
   if not st then
-    error(("calling '%s' on bad self (lexrt.policy expected, got %s)")
-      :format(fname, type(self)), 3)
+    argcheck.selferror(fname, expected("lexrt.policy", self), 3)
   end
   return st
 end
@@ -511,17 +315,9 @@ local function kind_granted(st, kind)
   return false
 end
 
-local function scope_is_open(st, kind)
-  if kind == "net" then return st.net.size == 0 end
-  if kind == "proc" then return st.proc_count == 0 end
-  return #st[kind] == 0
-end
-
 function methods.allows(self, effect)
   local st = self_state(self, "allows")
-  if type(effect) ~= "string" then
-    error(argmsg("allows", 1, expected("string", effect)), 2)
-  end
+  checktype(1, "allows", effect, "string")
   return grants_effect(st, effect)
 end
 
@@ -529,7 +325,7 @@ function methods.wildcards(self)
   local st = self_state(self, "wildcards")
   local open = {}
   for _, kind in ipairs(SCOPED_KINDS) do
-    if kind_granted(st, kind) and scope_is_open(st, kind) then
+    if kind_granted(st, kind) and st.open[kind] then
       open[#open + 1] = kind
     end
   end
@@ -538,69 +334,72 @@ end
 
 ------------------------------------------------------------------------
 -- The scope checks, shared by check_call and check_program. Each takes
--- the scope argument (possibly not a string) and returns nil when it is
--- allowed, or a violation kind and detail.
+-- the compiled scope, the call's argument (a string) and the spec field's
+-- name, and returns nil when the argument is allowed, or why not.
 ------------------------------------------------------------------------
 
-local function check_path(st, kind, path)
-  local scope = st[kind]
-  if #scope == 0 then return nil end
-  local field = SCOPE_FIELD[kind]
-  if type(path) ~= "string" then
-    return "fs_path_not_allowed", ("path expected, got %s"):format(type(path))
-  end
-  local absolute, parts = normalise_path(path)
-  if not absolute and not parts then
-    return "fs_path_not_allowed", ("'%s' is not a usable path"):format(path)
+local function check_path(scope, path, field)
+  local normal = lexical.normalise_path(path)
+  if not normal then
+    return ("'%s' is not a usable path"):format(path)
   end
   for _, grant in ipairs(scope) do
-    if path_inside(absolute, parts, grant) then return nil end
+    if lexical.path_inside(normal, grant) then return nil end
   end
-  local resolved = path_string(absolute, parts)
+  local resolved = lexical.path_string(normal)
   if resolved ~= path then
-    return "fs_path_not_allowed",
-      ("'%s' (resolves to '%s') is outside %s"):format(path, resolved, field)
+    return ("'%s' (resolves to '%s') is outside %s"):format(path, resolved, field)
   end
-  return "fs_path_not_allowed", ("'%s' is outside %s"):format(path, field)
+  return ("'%s' is outside %s"):format(path, field)
 end
 
-local function check_host(st, url)
-  if st.net.size == 0 then return nil end
-  if type(url) ~= "string" then
-    return "net_host_not_allowed", ("URL or host expected, got %s"):format(type(url))
+-- An exact grant, or a subdomain of a "*.domain" grant.
+local function host_allowed(scope, host)
+  if scope.exact[host] then return true end
+  for _, suffix in ipairs(scope.suffixes) do
+    if lexical.subdomain_of(host, suffix) then return true end
   end
-  local host, why = parse_host(url)
+  return false
+end
+
+local function check_host(scope, url, field)
+  local host, why = lexical.parse_host(url)
   if not host then
-    return "net_host_not_allowed", ("cannot read a host from '%s': %s"):format(url, why)
+    return ("cannot read a host from '%s': %s"):format(url, why)
   end
-  if host_allowed(st.net, host) then return nil end
+  if host_allowed(scope, host) then return nil end
   if host ~= url then
-    return "net_host_not_allowed",
-      ("host '%s' (from '%s') is not in allow_net_host"):format(host, url)
+    return ("host '%s' (from '%s') is not in %s"):format(host, url, field)
   end
-  return "net_host_not_allowed", ("host '%s' is not in allow_net_host"):format(host)
+  return ("host '%s' is not in %s"):format(host, field)
 end
 
-local function check_command(st, cmd)
-  if st.proc_count == 0 then return nil end
-  if type(cmd) ~= "string" then
-    return "proc_not_allowed", ("command expected, got %s"):format(type(cmd))
+local function check_command(scope, cmd, field)
+  if lexical.has_shell_special(cmd) then
+    return ("command '%s' holds shell control characters"):format(cmd)
   end
-  if cmd:find(SHELL_SPECIAL) then
-    return "proc_not_allowed", ("command '%s' holds shell control characters"):format(cmd)
-  end
-  local base = command_basename(cmd)
+  local base = lexical.command_basename(cmd)
   if not base then
-    return "proc_not_allowed", ("no binary in command '%s'"):format(cmd)
+    return ("no binary in command '%s'"):format(cmd)
   end
-  if st.proc[base] then return nil end
-  return "proc_not_allowed", ("'%s' is not in allow_proc"):format(base)
+  if scope[base] then return nil end
+  return ("'%s' is not in %s"):format(base, field)
 end
 
+local SCOPE_CHECK = {
+  fs_read = check_path, fs_write = check_path, net = check_host, proc = check_command,
+}
+
+-- nil when `arg` may be used, else a violation kind and detail. Kinds
+-- without a scope, and scoped kinds whose list is empty, pass.
 local function check_scope(st, kind, arg)
-  if kind == "fs_read" or kind == "fs_write" then return check_path(st, kind, arg) end
-  if kind == "net" then return check_host(st, arg) end
-  if kind == "proc" then return check_command(st, arg) end
+  local scope = SCOPE[kind]
+  if not scope or st.open[kind] then return nil end
+  if type(arg) ~= "string" then
+    return scope.violation, expected(scope.arg, arg)
+  end
+  local why = SCOPE_CHECK[kind](st[kind], arg, scope.field)
+  if why then return scope.violation, why end
   return nil
 end
 
@@ -609,12 +408,8 @@ end
 -- dispatching "net:x" cannot skip the host list.
 function methods.check_call(self, kind, op, arg)
   local st = self_state(self, "check_call")
-  if type(kind) ~= "string" then
-    error(argmsg("check_call", 1, expected("string", kind)), 2)
-  end
-  if type(op) ~= "string" then
-    error(argmsg("check_call", 2, expected("string", op)), 2)
-  end
+  checktype(1, "check_call", kind, "string")
+  checktype(2, "check_call", op, "string")
   local at = kind .. "." .. op
   if not grants_effect(st, kind) then
     return new_violation("effect_not_allowed",
@@ -635,13 +430,7 @@ end
 -- check_program
 ------------------------------------------------------------------------
 
--- Read the amount of "budget:N". nil for a malformed amount; 0 for a bare
--- "budget" (it spends nothing the program declares).
-local function budget_amount(param)
-  if param == nil then return 0 end
-  if not param:find("^%d+$") then return nil end
-  return math.tointeger(tonumber(param))   -- nil when it overflows
-end
+local budget_amount = lexical.budget_amount
 
 -- Check the shape of `declared`; return its sorted function names or nil
 -- and a message for argument #1.
@@ -675,11 +464,9 @@ end
 
 function methods.check_program(self, declared)
   local st = self_state(self, "check_program")
-  if type(declared) ~= "table" then
-    error(argmsg("check_program", 1, expected("table", declared)), 2)
-  end
+  checktype(1, "check_program", declared, "table")
   local names, err = validate_declared(declared)
-  if not names then error(argmsg("check_program", 1, err), 2) end
+  if not names then argerror(1, "check_program", err) end
 
   local violations, copy, total = {}, {}, 0
   local function refuse(vkind, detail, effect, at, path)
@@ -727,19 +514,13 @@ end
 -- Constructors
 ------------------------------------------------------------------------
 
-local function construct(spec)
-  if spec == nil then spec = {} end
-  if type(spec) ~= "table" then
-    return nil, expected("table", spec)
-  end
-  return compile_spec(spec)
-end
-
--- policy{...} and policy.new{...}: the error is reported against the
--- caller, as argument #1 of 'policy'.
+-- policy{...} and policy.new{...} (the same function): the error is
+-- reported against the caller, as argument #1 of 'policy'.
 local function new(spec)
-  local st, err = construct(spec)
-  if not st then error(argmsg("policy", 1, err), 2) end
+  if spec == nil then spec = {} end
+  checktype(1, "policy", spec, "table")
+  local st, err = compile_spec(spec)
+  if not st then argerror(1, "policy", err) end
   return new_policy(st)
 end
 
@@ -766,10 +547,8 @@ function policy.kinds()
   return table.move(ALL_KINDS, 1, #ALL_KINDS, 1, {})
 end
 
+-- A tail call: `new`'s frame takes __call's place, so its errors blame
+-- the line that called policy{...}, as for policy.new{...}.
 return setmetatable(policy, {
-  __call = function(_, spec)
-    local st, err = construct(spec)
-    if not st then error(argmsg("policy", 1, err), 2) end
-    return new_policy(st)
-  end,
+  __call = function(_, spec) return new(spec) end,
 })

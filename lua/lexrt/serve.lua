@@ -9,13 +9,9 @@
 -- off, serving an endless iterator holds no more memory after a million
 -- requests than after one.
 
-local DEFAULT_MAX_ERRORS = 10
+local argcheck = require("lexrt.argcheck")
 
--- Every argument error of serve reads the same way, luaL_argerror style.
--- Level 3: this function, serve, serve's caller.
-local function argerror(n, msg)
-  error(("bad argument #%d to 'serve' (%s)"):format(n, msg), 3)
-end
+local DEFAULT_MAX_ERRORS = 10
 
 local function iterate(requests)
   if type(requests) == "function" then
@@ -45,10 +41,6 @@ local function is_handler(h)
   return ok and callable(enter) and callable(exit)
 end
 
-local function shown(v)
-  return type(v) == "number" and tostring(v) or type(v)
-end
-
 -- The options table: keep_results (boolean, default true) and max_errors
 -- (integer >= 0, default 10). Returns both, or nil and the message for
 -- argument #4.
@@ -57,7 +49,7 @@ local function read_options(opts)
     return true, DEFAULT_MAX_ERRORS
   end
   if type(opts) ~= "table" then
-    return nil, ("table expected, got %s"):format(type(opts))
+    return nil, argcheck.expected("table", opts)
   end
   for k in pairs(opts) do
     if k ~= "keep_results" and k ~= "max_errors" then
@@ -70,33 +62,28 @@ local function read_options(opts)
   elseif type(keep) ~= "boolean" then
     return nil, ("keep_results must be a boolean, got %s"):format(type(keep))
   end
-  local max = opts.max_errors
-  if max == nil then
-    max = DEFAULT_MAX_ERRORS
-  else
-    local n = math.type(max) and math.tointeger(max)
-    if not n or n < 0 then
-      return nil, ("max_errors must be a non-negative integer, got %s"):format(shown(max))
-    end
-    max = n
+  if opts.max_errors == nil then
+    return keep, DEFAULT_MAX_ERRORS
+  end
+  local max, err = argcheck.tocount(opts.max_errors, "max_errors")
+  if not max then
+    return nil, err
   end
   return keep, max
 end
 
 return function(h, requests, fn, opts)
   if not is_handler(h) then
-    argerror(1, "effect handler expected, got " .. type(h))
+    argcheck.argerror(1, "serve", argcheck.expected("effect handler", h))
   end
   local rt = type(requests)
   if rt ~= "table" and rt ~= "function" then
-    argerror(2, "table or iterator function expected, got " .. rt)
+    argcheck.argerror(2, "serve", argcheck.expected("table or iterator function", requests))
   end
-  if type(fn) ~= "function" then
-    argerror(3, "function expected, got " .. type(fn))
-  end
+  argcheck.checktype(3, "serve", fn, "function")
   local keep, max_errors = read_options(opts)
   if keep == nil then
-    argerror(4, max_errors)
+    argcheck.argerror(4, "serve", max_errors)
   end
 
   local results = keep and { n = 0 } or nil

@@ -146,6 +146,7 @@ local function parser()
     :argname("<n>")
   p:flag("--progress", "Draw the progress bar on stderr from the first request, even when stderr is not "
     .. "a terminal (by default it appears only on a terminal, once a run has taken a second).")
+  p:flag("--version", "Print the version (" .. PROG .. " <version>) and exit.")
   return p
 end
 
@@ -326,6 +327,10 @@ local function run(argv)
   local ok, args = parser():pparse(join_negative_values(argv))
   if not ok then
     usage_error("%s", args)
+  end
+  if args.version then
+    io.stdout:write(PROG, " ", require("lexrt.core")._VERSION, "\n")
+    return 0
   end
   local runs = M.plan(args)
   if args.svg then
