@@ -425,6 +425,29 @@ describe("lexrt.experiment's reference", function()
   end)
 end)
 
+describe("the handler statistics the experiment reads", function()
+  it("count the bytes of the free chunks a pool keeps", function()
+    local lexrt = require("lexrt")
+    local h = lexrt.handler()
+    assert.are.equal(0, h:stats().chunk_bytes_pooled)
+    local held
+    h:with_scope(function(a)
+      a:alloc(100000)
+      a:alloc(300000)
+      held = a:stats().capacity
+    end)
+    local s = h:stats()
+    if RECYCLING then
+      assert.are.equal(2, s.chunks_pooled)
+      assert.are.equal(held, s.chunk_bytes_pooled)
+      assert.is_true(s.chunk_bytes_pooled >= 400000)
+    else
+      assert.are.equal(0, s.chunk_bytes_pooled)
+    end
+    h:close()
+  end)
+end)
+
 describe("lexrt.experiment with requests in flight", function()
   for _, name in ipairs({ "json", "bulk" }) do
     it("gives the same " .. name .. " responses with four requests interleaved as with one", function()
