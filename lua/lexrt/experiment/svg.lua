@@ -234,7 +234,7 @@ local function latency_panel(out, result, x0, y0)
     end
   end
   local scale = log10(min, max)
-  frame(out, x0, y0, "Latency per request", "every request of every round; one line per mode")
+  frame(out, x0, y0, "Latency per request", "wall clock, every request of every round; a line per mode")
   y_ticks(out, scale, x0, y0, "µs per request (log scale)")
   local step = PANEL_W / #PERCENTILES
   for j, p in ipairs(PERCENTILES) do
@@ -271,7 +271,8 @@ local function stacked_panel(out, result, x0, y0, spec)
   for _, row in ipairs(rows) do
     max = math.max(max, (row[spec.lua] or 0) + (row[spec.arena] or 0))
   end
-  local scale = linear(0, max > 0 and max or 1)
+  -- A fifth more than the longest bar: room for its value at its end.
+  local scale = linear(0, max > 0 and max * 1.2 or 1)
   frame(out, x0, y0, spec.title, spec.note)
   x_ticks(out, scale, x0, y0, spec.axis)
   local ys, band = row_labels(out, rows, x0, y0)
@@ -289,7 +290,7 @@ local function stacked_panel(out, result, x0, y0, spec)
         x0 + wa, y, wb, h, color, esc(row.label), amount(b))
     end
     out[#out + 1] = ('<text class="note" x="%.1f" y="%.1f">%s KiB</text>'):format(
-      math.min(x0 + wa + wb + 6, x0 + PANEL_W - 60), ys[i] + 4, amount(a + b))
+      x0 + wa + wb + 6, ys[i] + 4, amount(a + b))
     out[#out + 1] = "</g>"
   end
 end
@@ -431,7 +432,7 @@ function M.plot(results)
       end
     end
   end
-  local height = TOP + #results * BLOCK_H + 20 * #list + 40
+  local height = TOP + #results * BLOCK_H + 20 * #list + 60
   local out = {}
   out[#out + 1] = '<?xml version="1.0" encoding="UTF-8"?>'
   out[#out + 1] = ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
@@ -444,8 +445,9 @@ function M.plot(results)
   out[#out + 1] = '<rect width="100%" height="100%" fill="white"/>'
   local r1 = results[1]
   out[#out + 1] = ('<text class="title" x="20" y="30">lexrt-experiment: what request memory costs, mode by mode</text>')
-  out[#out + 1] = ('<text class="note" x="20" y="50">%s; %d rounds per mode, modes interleaved; seed %d</text>'):format(
-    esc(r1.timer), r1.rounds, r1.seed)
+  out[#out + 1] = ('<text class="note" x="20" y="50">throughput: %s; latency: %s; %d rounds per mode, modes'
+    .. ' interleaved; intervals %.1f%% sure; seed %d</text>'):format(
+    esc(r1.throughput_timer), esc(r1.timer), r1.rounds, r1.coverage * 100, r1.seed)
   for r, result in ipairs(results) do
     local y0 = TOP + (r - 1) * BLOCK_H
     local sweep = #result.page_sizes > 1 or #result.concurrency > 1
@@ -467,7 +469,9 @@ function M.plot(results)
     end
     out[#out + 1] = "</g>"
   end
-  legend(out, list, TOP + #results * BLOCK_H + 10)
+  local y = legend(out, list, TOP + #results * BLOCK_H + 10)
+  out[#out + 1] = ('<text class="note" x="%d" y="%d">Modes with equal figures (gc and gc-gen allocate alike) are drawn'
+    .. ' one over the other; every marker and bar names its value on hover.</text>'):format(LEFT, y + 8)
   out[#out + 1] = "</svg>"
   return table.concat(out, "\n") .. "\n"
 end
