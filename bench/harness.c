@@ -5,7 +5,8 @@
  *   bench_X VARIANT [rounds [requests]] one warm-up round, then timed rounds
  *
  * Output (read by run.sh):
- *   W variant allocs bytes requests     the workload, to cross-check binaries
+ *   W variant allocs bytes requests workload
+ *                                       the workload, to cross-check binaries
  *   R variant round cpu_ns wall_ns      one round: this thread's CPU time
  *                                       and the wall-clock time
  *   M variant base_kb peak_kb           ru_maxrss before setup, and at the end
@@ -55,7 +56,7 @@ int main(int argc, char **argv)
     const lxb_variant *v;
     lxb_workload w;
     long rounds = argc > 2 ? atol(argv[2]) : 7;
-    long nreq = argc > 3 ? atol(argv[3]) : 2000;
+    long nreq = argc > 3 ? atol(argv[3]) : LXB_DEFAULT_REQUESTS;
     long i, base;
 
     if (argc < 2 || strcmp(argv[1], "--list") == 0) {
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
     /* The workload's own arrays are in this baseline, the allocator's
      * memory is not: peak - base is what the allocator cost. */
     base = maxrss_kb();
-    printf("W %s %zu %llu %zu\n", v->name, w.nallocs, w.bytes, w.nreq);
+    printf("W %s %zu %llu %zu %s\n", v->name, w.nallocs, w.bytes, w.nreq, LXB_WORKLOAD_NAME);
 
     v->setup();
     lxb_round(v, &w); /* warm-up: a server's allocator is never cold */

@@ -1,9 +1,10 @@
-# Turns the W/R/M lines of the bench binaries (see harness.c) into the
+# Turns the W/R/M lines of the bench binaries (see harness.c) into one
 # table. Times are medians over every round, with min and max beside them;
 # -v clock=cpu (the default) uses each round's thread CPU time, clock=wall
-# its wall-clock time.
-# "floor" is not an allocator and "lexrt-raw" is lexrt itself: neither can
-# be the best peer.
+# its wall-clock time. -v title=... heads the table. -v verdict=1 prints
+# only the verdict line ("lexrt vs best peer: X.XXx (peer)") instead.
+# "floor" is not an allocator and the lexrt rows are lexrt itself: none of
+# them can be the best peer. "lexrt" is the handle path, the one Lua uses.
 
 function sort(a, n,    i, j, t) {
     for (i = 2; i <= n; i++)
@@ -12,9 +13,20 @@ function sort(a, n,    i, j, t) {
         }
 }
 
+# ns per allocation of row v's median round.
+function ns(v) { return med[v] / allocs[v] }
+
+# "1.23x", and the same ratio with the floor taken off both sides.
+function ratio(v, p,    s) {
+    s = sprintf("%5.2fx", med[v] / med[p])
+    if ("floor" in med && med[p] > med["floor"])
+        s = s sprintf("   above the floor: %5.2fx", (med[v] - med["floor"]) / (med[p] - med["floor"]))
+    return s
+}
+
 $1 == "W" {
     if (!($2 in allocs)) { order[++nv] = $2 }
-    allocs[$2] = $3; reqs[$2] = $5
+    allocs[$2] = $3; reqs[$2] = $5; workload = $6
     if (bytes == "") bytes = $4
     else if ($4 != bytes) { print "workload mismatch for " $2 > "/dev/stderr"; bad = 1 }
 }
@@ -35,17 +47,27 @@ END {
         if (v != "floor" && v !~ /^lexrt/ && (best == "" || med[v] < med[best])) best = v
     }
     if (!("lexrt" in med)) { print "no lexrt row" > "/dev/stderr"; exit 1 }
-    printf "%-14s %22s %25s %17s %8s\n", "allocator", "ns/alloc med (min-max)",
-        "us/request med (min-max)", "maxrss KiB (+own)", "/lexrt"
+    if (verdict) {
+        if (best != "") printf "lexrt vs best peer: %.2fx (%s)\n", med["lexrt"] / med[best], best
+        exit 0
+    }
+    if (title != "") print title
+    printf "%-14s %22s %11s %25s %17s %8s\n", "allocator", "ns/alloc med (min-max)",
+        "over floor", "us/request med (min-max)", "maxrss KiB (+own)", "/lexrt"
     for (k = 1; k <= nv; k++) {
         v = order[k]; a = allocs[v]; q = reqs[v]
-        printf "%-14s %8.2f (%5.2f-%6.2f) %9.2f (%6.2f-%7.2f) %8d (%+6d) %7.2fx\n",
-            v, med[v] / a, lo[v] / a, hi[v] / a, med[v] / q / 1000, lo[v] / q / 1000,
+        over = ("floor" in med) ? sprintf("%11.2f", (med[v] - med["floor"]) / a) : sprintf("%11s", "-")
+        printf "%-14s %8.2f (%5.2f-%6.2f) %s %9.2f (%6.2f-%7.2f) %8d (%+6d) %7.2fx\n",
+            v, ns(v), lo[v] / a, hi[v] / a, over, med[v] / q / 1000, lo[v] / q / 1000,
             hi[v] / q / 1000, peak[v], extra[v], med[v] / med["lexrt"]
     }
-    if ("floor" in med)
-        printf "lexrt vs best peer, time above the floor: %.2fx\n",
-            (med["lexrt"] - med["floor"]) / (med[best] - med["floor"])
+    if (best == "") exit 0
     printf "best peer: %s\n", best
-    printf "lexrt vs best peer: %.2fx\n", med["lexrt"] / med[best]
+    printf "%-30s %s\n", "lexrt / " best, ratio("lexrt", best)
+    if ("apr-pool" in med && best != "apr-pool")
+        printf "%-30s %s\n", "lexrt / apr-pool", ratio("lexrt", "apr-pool")
+    if ("lexrt-raw" in med)
+        printf "%-30s %s\n", "lexrt-raw / " best, ratio("lexrt-raw", best)
+    if ("lexrt-scope" in med)
+        printf "%-30s %s\n", "lexrt-scope / lexrt", ratio("lexrt-scope", "lexrt")
 }

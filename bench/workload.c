@@ -1,3 +1,4 @@
+/* The seeded size lists of the two workloads (workload.h). */
 #include "workload.h"
 
 #include <stdlib.h>
@@ -18,17 +19,27 @@ static uint64_t next(uint64_t *s)
 
 /*
  * The size mix of a request-shaped program: mostly small objects
- * (16..512 bytes, uniform), about 4% 4 KiB buffers, and 1 in 500 a
+ * (16..512 bytes, uniform), some 4 KiB buffers, and now and then a
  * 100 KiB block (past lexrt's 64 KiB page, so its large path is measured,
  * and under glibc's 128 KiB mmap threshold, so malloc keeps it in the heap).
+ *   light: 3% 4 KiB, 1 in 1000 100 KiB;
+ *   heavy: 4% 4 KiB, 1 in 500 100 KiB (the sequence of the first tables).
  */
+#if LXB_LIGHT
+#define ONE_IN 1000
+#define N_4K 30
+#else
+#define ONE_IN 500
+#define N_4K 20
+#endif
+
 static uint32_t pick_size(uint64_t *s)
 {
     uint64_t r = next(s);
-    uint32_t k = (uint32_t)(r % 500);
+    uint32_t k = (uint32_t)(r % ONE_IN);
     if (k == 0)
         return 100 * 1024;
-    if (k <= 20)
+    if (k <= N_4K)
         return 4096;
     return 16 + (uint32_t)((r >> 32) % 497);
 }
@@ -49,7 +60,9 @@ int lxb_workload_init(lxb_workload *w, size_t nreq)
     w->bytes = 0;
     for (r = 0; r < nreq; r++) {
         w->start[r] = w->nallocs;
-        n = LXB_MIN_PER_REQ + (size_t)(next(&s) % (LXB_MAX_PER_REQ - LXB_MIN_PER_REQ + 1));
+        n = LXB_MIN_PER_REQ;
+        if (LXB_MAX_PER_REQ > LXB_MIN_PER_REQ)
+            n += (size_t)(next(&s) % (LXB_MAX_PER_REQ - LXB_MIN_PER_REQ + 1));
         for (i = 0; i < n; i++) {
             w->sizes[w->nallocs] = pick_size(&s);
             w->bytes += w->sizes[w->nallocs];

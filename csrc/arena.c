@@ -35,16 +35,15 @@ static uint32_t next_gen(uint64_t key, uint32_t g)
 
 static void empty_window(lx_arena *a)
 {
-    a->page = NULL;
     a->off = a->woff = 1;
     a->lim = a->plim = 0;
 }
 
-/* The window from `off` to the page end, or to where the budget ends. */
-static void set_window(lx_arena *a, unsigned char *page, size_t off, size_t plim)
+/* The window from address `off` to the page end `plim`, or to where the
+ * budget ends. */
+static void set_window(lx_arena *a, uintptr_t off, uintptr_t plim)
 {
     size_t left = a->max_bytes - a->used;
-    a->page = page;
     a->off = a->woff = off;
     a->plim = plim;
     a->lim = plim - off <= left ? plim : off + left;
@@ -165,7 +164,7 @@ void lx_arena_reset(lx_arena *a)
     a->resets++;
     a->err = LX_OK;
     if (a->npages > 0)
-        set_window(a, a->pages[0], 0, a->page_size);
+        set_window(a, (uintptr_t)a->pages[0], (uintptr_t)a->pages[0] + a->page_size);
     else
         empty_window(a);
 }
@@ -225,10 +224,10 @@ static void *alloc_large(lx_arena *a, size_t n)
     a->chunks[a->nchunks].size = got;
     a->nchunks++;
     /* Close the window's books, then cut it to the budget that is left. */
-    a->used += n + (a->off - a->woff);
+    a->used += n + (size_t)(a->off - a->woff);
     a->woff = a->off;
     if (a->off <= a->plim)
-        set_window(a, a->page, a->off, a->plim);
+        set_window(a, a->off, a->plim);
     a->large_allocs++;
     LX_UNPOISON(c, n);
     return c;
@@ -249,20 +248,26 @@ static int next_page(lx_arena *a)
         a->pages[a->npages++] = page;
     }
     if (a->off <= a->plim)
-        a->wasted += a->plim - a->off;
-    a->used += a->off - a->woff;
+        a->wasted += (size_t)(a->plim - a->off);
+    a->used += (size_t)(a->off - a->woff);
     a->ipage = next;
-    set_window(a, a->pages[next], 0, a->page_size);
+    set_window(a, (uintptr_t)a->pages[next], (uintptr_t)a->pages[next] + a->page_size);
     return 0;
 }
 
-void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
+/* The bump when the fast path's window test failed, counting nothing. */
+static void *bump_slow(lx_arena *a, size_t n, size_t align)
 {
-    size_t start;
+    uintptr_t start = lx_arena_start(a, align);
     unsigned char *p;
+    if (start <= a->lim && n <= a->lim - start) { /* the fast path's test */
+        p = (unsigned char *)start; /* NOLINT(performance-no-int-to-ptr) */
+        a->off = start + n;
+        LX_UNPOISON(p, n);
+        return p;
+    }
     if (n > a->page_size)
         return alloc_large(a, n);
-    start = a->off + ((0 - a->off) & (align - 1));
     if (start <= a->plim && n <= a->plim - start)
         return fail(a, LX_EBUDGET); /* it fitted the page: only the budget said no */
     /* A fresh page starts at offset 0: no padding to charge. */
@@ -270,26 +275,34 @@ void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
         return fail(a, LX_EBUDGET);
     if (next_page(a) != 0)
         return fail(a, LX_ENOMEM);
-    p = a->page;
-    a->off = n; /* the new window holds n: n <= page_size and n <= budget left */
+    p = (unsigned char *)a->off; /* NOLINT(performance-no-int-to-ptr) */
+    a->off += n; /* the new window holds n: n <= page_size and n <= budget left */
     LX_UNPOISON(p, n);
     return p;
 }
 
-void *lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align, int64_t *h)
+void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align)
 {
-    void *p;
+    void *p = bump_slow(a, n, align);
+    if (p != NULL)
+        a->allocs++;
+    return p;
+}
+
+lx_newblock lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align)
+{
+    lx_newblock b = {NULL, 0};
     if (a->nblocks == a->cap_blocks && lx_arena_grow_blocks(a) != 0)
-        return NULL;
-    p = lx_arena_bump(a, n, align);
-    if (p != NULL) {
+        return b;
+    b.p = bump_slow(a, n, align);
+    if (b.p != NULL) {
         size_t i = a->nblocks;
-        a->blocks[i].ptr = p;
+        a->blocks[i].ptr = b.p;
         a->blocks[i].len = n;
         a->nblocks = i + 1;
-        *h = (int64_t)(a->hbase ^ i);
+        b.h = (int64_t)(a->hbase ^ i);
     }
-    return p;
+    return b;
 }
 
 void lx_arena_stats(const lx_arena *a, lx_stats *s)

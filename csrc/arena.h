@@ -70,13 +70,16 @@ typedef struct lx_block {
 } lx_block;
 
 typedef struct lx_arena {
-    /* Hot: the bump window and what the fast path checks. Offsets, not
-     * pointers, so no pointer is ever formed past the page. The window
-     * [off, lim) ends at the page end or where the budget runs out,
-     * whichever comes first, so the fast path needs no budget check.
-     * off > lim means "no window": the fast path then always falls through. */
-    unsigned char *page; /* 4096-aligned start of the page being bumped */
-    size_t off, lim;
+    /* Hot: the bump window and what the fast path checks. Addresses held
+     * as integers: the fast path adds no page base, and a pointer is only
+     * formed once it is known to lie inside the window (never past the
+     * page). That int-to-pointer cast is what clang-tidy's
+     * performance-no-int-to-ptr warns about; here it saves the load and
+     * the add of a page base on every allocation (bench/README.md). The window [off, lim) ends at the page end or where the
+     * budget runs out, whichever comes first, so the fast path needs no
+     * budget check. off > lim means "no window": the fast path then
+     * always falls through. */
+    uintptr_t off, lim;
     lx_block *blocks;
     size_t nblocks, cap_blocks;
     uint64_t hbase; /* ((uint64_t)gen << 32) ^ key: handle = hbase ^ index */
@@ -86,8 +89,8 @@ typedef struct lx_arena {
     int err; /* enum lx_err of the last failed allocation */
 
     /* Warm: the budget's books, touched once per window. */
-    size_t woff; /* where the window started */
-    size_t plim; /* where the page ends (lim <= plim); 0: no window */
+    uintptr_t woff; /* where the window started */
+    uintptr_t plim; /* where the page ends (lim <= plim); 0: no window */
     size_t used; /* bytes handed out before the window */
 
     /* Cold: the page chain and the counters. */
@@ -134,61 +137,94 @@ void lx_arena_free_shell(lx_arena *a);
 void lx_arena_reset(lx_arena *a);
 void lx_arena_stats(const lx_arena *a, lx_stats *s);
 
-void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align);
+/* Branch hints and out-of-line slow paths: the fast paths below are
+ * inlined into every caller, and the compiler should lay them out as one
+ * straight run with the slow calls moved aside. */
+#if defined(__GNUC__)
+#define LX_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LX_COLD __attribute__((cold, noinline))
+/* What the compiler cannot see: a pointer into an open window is never
+ * NULL, so callers' NULL tests vanish from the fast path. */
+#define LX_NONNULL(p) ((p) != NULL ? (void)0 : __builtin_unreachable())
+#else
+#define LX_LIKELY(x) (x)
+#define LX_COLD
+#define LX_NONNULL(p) ((void)0)
+#endif
+
+/* A new block and its handle, returned in registers rather than through
+ * a pointer, so that the caller's handle need not live in memory. */
+typedef struct lx_newblock {
+    void *p; /* NULL on failure */
+    int64_t h;
+} lx_newblock;
+
+/* Everything the fast paths do not do; both count what they hand out. */
+LX_COLD void *lx_arena_alloc_slow(lx_arena *a, size_t n, size_t align);
+LX_COLD lx_newblock lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align);
 int lx_arena_grow_blocks(lx_arena *a);
-void *lx_arena_alloc_h_slow(lx_arena *a, size_t n, size_t align, int64_t *h);
 
 static inline size_t lx_arena_bytes(const lx_arena *a)
 {
-    return a->used + (a->off - a->woff); /* no window: off == woff */
+    return a->used + (size_t)(a->off - a->woff); /* no window: off == woff */
+}
+
+/* The window's next address aligned to `align`. off is inside a page (or
+ * 1: no window), so the sum cannot wrap. */
+static inline uintptr_t lx_arena_start(const lx_arena *a, size_t align)
+{
+    return (a->off + (align - 1)) & ~(uintptr_t)(align - 1);
 }
 
 /*
  * n bytes aligned to `align` (a power of two <= LX_MAX_ALIGN), not
  * initialised. NULL on failure, with the reason in a->err.
  */
-/* The bump itself, counting nothing (the callers count). */
-static inline void *lx_arena_bump(lx_arena *a, size_t n, size_t align)
+static inline void *lx_arena_alloc(lx_arena *a, size_t n, size_t align)
 {
-    /* Pages are 4096-aligned and align <= 4096, so aligning the offset
-     * aligns the address. */
-    size_t start = a->off + ((0 - a->off) & (align - 1));
+    uintptr_t start = lx_arena_start(a, align);
     /* start <= lim first, so lim - start cannot wrap. */
-    if (start <= a->lim && n <= a->lim - start) {
-        unsigned char *p = a->page + start;
+    if (LX_LIKELY(start <= a->lim && n <= a->lim - start)) {
+        unsigned char *p = (unsigned char *)start; /* NOLINT(performance-no-int-to-ptr) */
+        LX_NONNULL(p);
         a->off = start + n;
+        a->allocs++;
         LX_UNPOISON(p, n);
         return p;
     }
     return lx_arena_alloc_slow(a, n, align);
 }
 
-static inline void *lx_arena_alloc(lx_arena *a, size_t n, size_t align)
-{
-    void *p = lx_arena_bump(a, n, align);
-    if (p != NULL)
-        a->allocs++;
-    return p;
-}
-
-/* As lx_arena_alloc, and records the block so that *h can find it.
- * One test covers both the window and the block table; everything else
- * (a new page, a large block, a bigger table) is lx_arena_alloc_h_slow. */
-static inline void *lx_arena_alloc_h(lx_arena *a, size_t n, size_t align, int64_t *h)
+/* As lx_arena_alloc, and records the block so that its handle (b.h, or
+ * *h) can find it. One test covers both the window and the block table;
+ * everything else (a new page, a large block, a bigger table) is
+ * lx_arena_alloc_h_slow. */
+static inline lx_newblock lx_arena_new_block(lx_arena *a, size_t n, size_t align)
 {
     size_t i = a->nblocks;
-    size_t start = a->off + ((0 - a->off) & (align - 1));
-    if (i != a->cap_blocks && start <= a->lim && n <= a->lim - start) {
-        unsigned char *p = a->page + start;
+    uintptr_t start = lx_arena_start(a, align);
+    if (LX_LIKELY(i != a->cap_blocks && start <= a->lim && n <= a->lim - start)) {
+        lx_newblock b;
+        unsigned char *p = (unsigned char *)start; /* NOLINT(performance-no-int-to-ptr) */
+        LX_NONNULL(p);
         a->off = start + n;
         LX_UNPOISON(p, n);
         a->blocks[i].ptr = p;
         a->blocks[i].len = n;
         a->nblocks = i + 1;
-        *h = (int64_t)(a->hbase ^ i);
-        return p;
+        b.p = p;
+        b.h = (int64_t)(a->hbase ^ i);
+        return b;
     }
-    return lx_arena_alloc_h_slow(a, n, align, h);
+    return lx_arena_alloc_h_slow(a, n, align);
+}
+
+static inline void *lx_arena_alloc_h(lx_arena *a, size_t n, size_t align, int64_t *h)
+{
+    lx_newblock b = lx_arena_new_block(a, n, align);
+    if (b.p != NULL) /* on failure *h is left alone */
+        *h = b.h;
+    return b.p;
 }
 
 /*

@@ -19,7 +19,17 @@ LArena *lxb_test_arena(lua_State *L, int idx)
     return lxb_test_object(L, idx, sizeof(LArena), &lxb_arena_tag);
 }
 
-static LArena *check_any(lua_State *L)
+/* lexrt.h's inline test, for this file's hot paths. */
+#define lxb_test_arena(L, idx) ((LArena *)lxb_test_object((L), (idx), sizeof(LArena), &lxb_arena_tag))
+
+/* Inlined into every method: a call here would cost more than the test. */
+#if defined(__GNUC__)
+#define LX_INLINE static inline __attribute__((always_inline))
+#else
+#define LX_INLINE static inline
+#endif
+
+LX_INLINE LArena *check_any(lua_State *L)
 {
     LArena *la = lxb_test_arena(L, 1);
     if (la == NULL)
@@ -29,7 +39,7 @@ static LArena *check_any(lua_State *L)
 
 /* The arena behind la, or "arena is closed". Asked again after anything
  * that can run a finaliser (see the rule in lexrt.h). */
-static lx_arena *open_arena(lua_State *L, const LArena *la)
+LX_INLINE lx_arena *open_arena(lua_State *L, const LArena *la)
 {
     if (la->a == NULL)
         luaL_error(L, "arena is closed");
@@ -37,7 +47,7 @@ static lx_arena *open_arena(lua_State *L, const LArena *la)
 }
 
 /* The one-line check every method starts with (cf. liolib's tofile). */
-static lx_arena *check_open(lua_State *L)
+LX_INLINE lx_arena *check_open(lua_State *L)
 {
     return open_arena(L, check_any(L));
 }
@@ -178,27 +188,62 @@ static size_t check_align(lua_State *L, int arg)
     return (size_t)align;
 }
 
+/*
+ * Arguments `narg` (size) and `narg + 1` (align) of an allocation, as
+ * a:alloc and a bound allocator take them. Sizes follow Lua's own
+ * convention ("24" is 24), as string.rep's do: one API call on the hottest
+ * path. Neither conversion makes a Lua object unless it raises, so no
+ * finaliser runs between opening the arena and allocating in it.
+ */
+LX_INLINE size_t check_size_align(lua_State *L, int narg, size_t *align)
+{
+    int isint;
+    lua_Integer n = lua_tointegerx(L, narg, &isint);
+    if (!isint)
+        lxb_interror(L, narg);
+    *align = lua_gettop(L) <= narg ? LX_DEFAULT_ALIGN : check_align(L, narg + 1);
+    if (n < 0)
+        lxb_argerror(L, narg, lua_pushfstring(L, "non-negative integer expected, got %I", n));
+    return (size_t)n;
+}
+
+/* Allocates n zeroed bytes in `a` and pushes the handle. */
+LX_INLINE int push_block(lua_State *L, lx_arena *a, size_t n, size_t align)
+{
+    /* A constant alignment folds into the fast path's mask. */
+    lx_newblock b = align == LX_DEFAULT_ALIGN ? lx_arena_new_block(a, n, LX_DEFAULT_ALIGN)
+                                              : lx_arena_new_block(a, n, align);
+    if (b.p == NULL)
+        return lxb_alloc_error(L, a, n);
+    /* Recycled pages hold an earlier request's bytes: never show them. */
+    lx_zero(b.p, n);
+    lua_pushinteger(L, (lua_Integer)b.h);
+    return 1;
+}
+
 static int a_alloc(lua_State *L)
 {
     lx_arena *a = check_open(L);
-    /* Sizes follow Lua's own convention ("24" is 24), as string.rep's do:
-     * one API call fewer on the hottest path than lxb_checkint. */
-    int isint;
-    lua_Integer n = lua_tointegerx(L, 2, &isint);
-    size_t align;
-    int64_t h;
-    void *p;
-    if (!isint)
-        lxb_interror(L, 2);
-    align = lua_gettop(L) < 3 ? LX_DEFAULT_ALIGN : check_align(L, 3);
-    if (n < 0)
-        lxb_argerror(L, 2, lua_pushfstring(L, "non-negative integer expected, got %I", n));
-    p = lx_arena_alloc_h(a, (size_t)n, align, &h);
-    if (p == NULL)
-        return lxb_alloc_error(L, a, (size_t)n);
-    /* Recycled pages hold an earlier request's bytes: never show them. */
-    lx_zero(p, (size_t)n);
-    lua_pushinteger(L, (lua_Integer)h);
+    size_t align, n = check_size_align(L, 2, &align);
+    return push_block(L, a, n, align);
+}
+
+/* alloc(n [, align]) from a:allocator(): the arena is upvalue 1, put
+ * there by allocator, so there is no self argument to check, and no
+ * method lookup in the caller. */
+static int bound_alloc(lua_State *L)
+{
+    lx_arena *a = open_arena(L, lua_touserdata(L, lua_upvalueindex(1)));
+    size_t align, n = check_size_align(L, 1, &align);
+    return push_block(L, a, n, align);
+}
+
+/* a:allocator(): a function alloc(n [, align]) that does a:alloc(n, align). */
+static int a_allocator(lua_State *L)
+{
+    check_open(L);
+    lua_settop(L, 1);
+    lua_pushcclosure(L, bound_alloc, 1);
     return 1;
 }
 
@@ -439,6 +484,7 @@ static int a_tostring(lua_State *L)
 
 const luaL_Reg lxb_arena_methods[] = {
     {"alloc", a_alloc},
+    {"allocator", a_allocator},
     {"put", a_put},
     {"concat", a_concat},
     {"size", a_size},

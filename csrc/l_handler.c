@@ -394,9 +394,11 @@ static int h_with_scope(lua_State *L)
     if (!lua_isyieldable(L)) {
         enter_scope(L, h); /* h fn args... arena */
         id = h->last_id;
-        lua_insert(L, 3); /* h fn arena args... */
         lua_pushinteger(L, id);
-        lua_insert(L, 4); /* h fn arena id args... */
+        if (nargs > 0) { /* without args, arena and id are in place already */
+            lua_insert(L, 3); /* h fn id args... arena */
+            lua_insert(L, 3); /* h fn arena id args... */
+        }
         return with_scope_done(L, lua_pcallk(L, nargs + 2, LUA_MULTRET, 0, (lua_KContext)id, with_scope_done),
                                (lua_KContext)id);
     }

@@ -26,8 +26,9 @@ INSTALL="$BUILD $LUA_RUN luarocks"
 # brings zip and unzip).
 DIST="git luarocks"
 # bench/Makefile links each allocator through pkg-config (APR, talloc) or
-# directly (mimalloc); bench/lua_bench.lua runs under lua5.4.
-BENCH="$BUILD lua5.4 pkg-config libapr1-dev libtalloc-dev libmimalloc-dev"
+# directly (mimalloc), and builds its bumpalo row with Debian's Rust and
+# crate sources (bench/deps.txt); bench/lua_bench.lua runs under lua5.4.
+BENCH="$BUILD lua5.4 pkg-config libapr1-dev libtalloc-dev libmimalloc-dev cargo rustc librust-bumpalo-dev"
 # fuzz/Makefile: clang with libFuzzer and its sanitizer runtimes (the
 # libclang-rt package that matches clang's version is added once clang is
 # there), gcc for the standalone build; no Lua.
