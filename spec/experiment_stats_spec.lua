@@ -270,6 +270,16 @@ describe("lexrt.experiment.summary", function()
     assert.are.same({}, notes)
   end)
 
+  it("shows a third decimal where two would round a bound off 1 to 1.00", function()
+    assert.are.equal("1.004", summary.ratio_text(1.004))
+    assert.are.equal("0.996", summary.ratio_text(0.9961))
+    assert.are.equal("1.00", summary.ratio_text(1))
+    assert.are.equal("1.07", summary.ratio_text(1.0712))
+    local by = build({ GC, { mode = "arena", ratio = 1.004, p99 = 1, cycles = 1, heap = 1000, lua = 40 } }, 10)
+    assert.are.equal("faster", by.arena.verdict)
+    assert.matches("^arena: 1%.004x %[1%.004%-1%.004%] the throughput of gc;", by.arena.conclusion)
+  end)
+
   it("pools every round's latencies for the percentiles", function()
     local by = build({ GC }, 3)
     -- 100, 200, 300 and 500 µs, three times over.

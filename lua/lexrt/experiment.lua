@@ -38,10 +38,11 @@ M.PAGE_SIZE = core and core.PAGE_BYTES or 65536
 M.SWEEP_PAGE_SIZES = { 4096, 16384, 65536, 262144, 1048576 }
 -- Requests per round for a workload that names no count of its own.
 M.DEFAULT_REQUESTS = 200
--- Rounds: with 20, the 95% interval of a median leaves out the five most
+-- Rounds: with 30, the 95% interval of a median leaves out the nine most
 -- extreme rounds on either side (stats.interval_ranks), so that a burst
--- of load on the machine during a few rounds cannot decide a verdict.
-M.DEFAULT_ROUNDS = 20
+-- of load on the machine during a few rounds cannot decide a verdict;
+-- the default run (make run) takes about half a minute on 2 cores.
+M.DEFAULT_ROUNDS = 30
 
 local function fail(fmt, ...)
   error(fmt:format(...), 0)

@@ -181,8 +181,9 @@ local function throughput_table(result)
     local is_base = row.mode == result.baseline
     rows[#rows + 1] = {
       row.label, num(row.req_per_s), between(row.req_per_s_lo, row.req_per_s_hi),
-      row.throughput_ratio and ("%.2fx"):format(row.throughput_ratio) or "-",
-      between(row.throughput_ratio_lo, row.throughput_ratio_hi, "%.2f"),
+      row.throughput_ratio and summary.ratio_text(row.throughput_ratio) .. "x" or "-",
+      row.throughput_ratio_lo and summary.ratio_text(row.throughput_ratio_lo) .. "-"
+        .. summary.ratio_text(row.throughput_ratio_hi) or "-",
       row.verdict or (is_base and "(baseline)" or "-"),
     }
   end

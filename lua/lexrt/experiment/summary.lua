@@ -145,12 +145,22 @@ local function compare(row, base, rows_raw, held)
   end
 end
 
+-- A ratio with two decimals, or three where two would show a bound
+-- that lies off 1 as 1.00 (and so hide why the verdict is what it is).
+function M.ratio_text(v)
+  local s = ("%.2f"):format(v)
+  if s == "1.00" and v ~= 1 then
+    s = ("%.3f"):format(v)
+  end
+  return s
+end
+
 local function x(v)
-  return ("%.2fx"):format(v)
+  return M.ratio_text(v) .. "x"
 end
 
 local function span(lo, hi)
-  return ("[%.2f-%.2f]"):format(lo, hi)
+  return ("[%s-%s]"):format(M.ratio_text(lo), M.ratio_text(hi))
 end
 
 -- Each clause of a conclusion, from a row compared with its baseline;
