@@ -1,5 +1,6 @@
 -- lexrt.experiment: the request-scope experiments, through the Lua API.
 local experiment = require("lexrt.experiment")
+local modes = require("lexrt.experiment.modes")
 local Ctx = require("lexrt.experiment.ctx")
 local Rng = require("lexrt.experiment.rng")
 
@@ -92,10 +93,14 @@ describe("lexrt.experiment.run", function()
     end)
   end
 
+  -- The modes whose handler stores through the host's ctx (an isolate's
+  -- arena holds every object of the call, not only what ctx stored).
+  local HOST_CTX = { "gc", "gc-gen", "arena", "arena-nopool" }
+
   it("stores the same bytes per request in every mode, and allocates more on Lua's heap under gc", function()
-    local r = experiment.run({ workload = "template", requests = 4, rounds = 1, warmup = 1 })
+    local r = experiment.run({ workload = "template", requests = 4, rounds = 1, warmup = 1, modes = HOST_CTX })
     local gc = r.by_mode.gc
-    for _, mode in ipairs(experiment.MODES) do
+    for _, mode in ipairs(HOST_CTX) do
       -- Alignment 1 everywhere: the arena holds exactly the bytes gc built.
       assert.are.equal(gc.stored_bytes_per_req, r.by_mode[mode].stored_bytes_per_req, mode)
     end
@@ -255,7 +260,7 @@ describe("lexrt.experiment.run", function()
       end,
     }
     for _, concurrency in ipairs({ 1, 3 }) do
-      for _, mode in ipairs(experiment.MODES) do
+      for _, mode in ipairs(modes.defaults(w)) do
         local ok, err = pcall(experiment.run, { workload = w, requests = 3, rounds = 1, warmup = 0, modes = { mode },
           concurrency = concurrency })
         assert.is_false(ok)
@@ -314,7 +319,7 @@ describe("lexrt.experiment.run", function()
 
   it("rejects unknown modes, workloads and bad page sizes", function()
     local cases = {
-      { { modes = { "gc", "magic" } }, "unknown mode 'magic' (expected gc, gc-gen, arena, arena-nopool)" },
+      { { modes = { "gc", "magic" } }, "unknown mode 'magic' (expected " .. table.concat(experiment.MODES, ", ") .. ")" },
       { { workload = "nosuch" }, "unknown workload 'nosuch' (expected json, template, bulk, or a .lua file)" },
       { { page_size = 5000 }, "page size 5000 must be a power of two from 4 KiB to 16 MiB" },
       { { page_size = "3000" }, "page size '3000' must be a power of two from 4 KiB to 16 MiB" },
@@ -455,8 +460,8 @@ describe("lexrt.experiment with requests in flight", function()
       local four = experiment.run({ workload = name, requests = SMALL[name], rounds = 1, warmup = 0, keep_bodies = true,
         concurrency = 4 })
       assert.are.same({ 4 }, four.concurrency)
-      for _, mode in ipairs(experiment.MODES) do
-        assert.are.same(one.by_mode.gc.bodies, four.by_mode[mode].bodies, mode)
+      for _, row in ipairs(four.rows) do
+        assert.are.same(one.by_mode.gc.bodies, row.bodies, row.mode)
       end
     end)
   end
@@ -474,7 +479,7 @@ describe("lexrt.experiment with requests in flight", function()
         return ctx:concat({ mine, "!" })
       end,
     }
-    for _, mode in ipairs(experiment.MODES) do
+    for _, mode in ipairs(modes.defaults(w)) do
       log = {}
       local r = experiment.sweep({ workload = w, requests = 3, rounds = 1, warmup = 0, modes = { mode },
         concurrency = { 2 }, keep_bodies = true })
@@ -513,8 +518,8 @@ describe("lexrt.experiment with requests in flight", function()
       end,
     }
     local r = experiment.run({ workload = w, requests = 1, rounds = 1, keep_bodies = true })
-    for _, mode in ipairs(experiment.MODES) do
-      assert.are.same({ "false" }, r.by_mode[mode].bodies, mode)
+    for _, row in ipairs(r.rows) do
+      assert.are.same({ "false" }, row.bodies, row.mode)
     end
   end)
 end)
@@ -545,20 +550,26 @@ describe("lexrt.experiment.sweep", function()
   it("runs every arena mode at every page size and the gc modes once, compared with gc", function()
     local r = experiment.sweep({ workload = "json", requests = 4, rounds = 2, page_sizes = { 65536, 4096 } })
     assert.are.same({ 4096, 65536 }, r.page_sizes)
-    assert.are.equal(6, #r.rows)
+    local paged = {}
+    for _, mode in ipairs(experiment.MODES) do
+      if modes.BY_NAME[mode].pages then
+        paged[#paged + 1] = mode
+      end
+    end
+    assert.are.equal(#experiment.MODES + #paged, #r.rows)
     assert.is_nil(row_of(r, "gc").page_size)
     assert.is_nil(row_of(r, "gc-gen").page_size)
-    for _, mode in ipairs({ "arena", "arena-nopool" }) do
+    for _, mode in ipairs(paged) do
       for _, ps in ipairs({ 4096, 65536 }) do
         local row = row_of(r, mode, ps)
         assert.are.equal(ps, row.page_size)
         assert.is_truthy(row.verdict)
       end
     end
-    assert.are.equal(5, #r.conclusions)
+    assert.are.equal(#r.rows - 1, #r.conclusions)
     -- Every variant runs once in every round.
     for _, round in ipairs(r.order) do
-      assert.are.equal(6, #round)
+      assert.are.equal(#r.rows, #round)
     end
   end)
 
@@ -584,6 +595,121 @@ describe("lexrt.experiment.sweep", function()
     assert.is_true(small.capacity_kib_per_req < big.capacity_kib_per_req)
   end)
 end)
+
+-- The isolate mode, where the build has lexrt.isolate: the workloads' own
+-- code in an isolate must answer every request exactly as it does in an
+-- ordinary Lua state.
+if require("lexrt").isolate then
+  local support = require("spec.support")
+  local bundle = require("lexrt.experiment.bundle")
+
+  -- A few hundred requests per built-in workload, fewer for bulk (each is
+  -- megabytes), and fewer again under the memory checkers.
+  local COUNTS = support.UNDER_CHECKER and { json = 40, template = 20, bulk = 3 }
+    or { json = 300, template = 200, bulk = 25 }
+
+  describe("the isolate mode", function()
+    it("is a default mode, after the others", function()
+      assert.are.equal("isolate", experiment.MODES[#experiment.MODES])
+      assert.is_false(modes.BY_NAME.isolate.interleaves)
+    end)
+
+    for _, name in ipairs(experiment.WORKLOADS) do
+      it("answers every seeded " .. name .. " request as an ordinary state does", function()
+        local r = experiment.run({ workload = name, requests = COUNTS[name], rounds = 1, warmup = 0, seed = 7,
+          keep_bodies = true, modes = { "gc", "isolate" } })
+        local gc, iso = r.by_mode.gc.bodies, r.by_mode.isolate.bodies
+        assert.are.equal(COUNTS[name], #iso)
+        for i = 1, #gc do
+          assert.are.equal(gc[i], iso[i], name .. " request " .. i)
+        end
+        assert.are.equal(0, r.by_mode.isolate.handler_stats.pages_live)
+      end)
+    end
+
+    it("keeps every object of a request in its scope's arena, and little on the host's heap", function()
+      local r = experiment.run({ workload = "template", requests = 12, rounds = 2, warmup = 2,
+        modes = { "gc", "isolate" } })
+      local gc, iso = r.by_mode.gc, r.by_mode.isolate
+      assert.is_true(iso.arena_kib_per_req > 0)
+      assert.is_true(iso.pages_per_req >= 1)
+      assert.is_true(iso.arena_held_peak_kib >= 64)
+      assert.is_true(iso.lua_kib_per_req < gc.lua_kib_per_req / 4)
+      assert.are.equal(0, iso.handler_stats.pages_live)
+      assert.matches("^isolate: ", iso.conclusion)
+    end)
+
+    it("runs a user workload file unchanged, with the modules it requires", function()
+      local path = write_temp([[
+        local Rng = require("lexrt.experiment.rng")
+        local rows = require("lexrt.experiment.workload.json")
+        return {
+          name = "user",
+          generate = function(rng, i) return { n = rng:int(1, 20), i = i, seed = rng:int(0, 1000) } end,
+          handler = function(ctx, req)
+            local rng = Rng.new(req.seed, 0)
+            local parts = { "user ", type(rows.handler) }
+            for k = 1, req.n do parts[#parts + 1] = ctx:str(" " .. rng:int(1, 99)) end
+            return ctx:concat(parts)
+          end,
+        }
+      ]])
+      local r = experiment.run({ workload = path, requests = 30, rounds = 1, warmup = 0, keep_bodies = true,
+        modes = { "gc", "isolate" } })
+      os.remove(path)
+      assert.are.same(r.by_mode.gc.bodies, r.by_mode.isolate.bodies)
+      assert.matches("^user function", r.by_mode.isolate.bodies[1])
+    end)
+
+    it("names the workload, mode and request when a handler raises inside the isolate", function()
+      local path = write_temp([[
+        return { name = "boom", handler = function(ctx, req)
+          if req.index == 2 then error("kaput") end
+          return ctx:str("ok")
+        end }
+      ]])
+      local ok, err = pcall(experiment.run, { workload = path, requests = 3, rounds = 1, warmup = 0,
+        modes = { "isolate" } })
+      os.remove(path)
+      assert.is_false(ok)
+      assert.matches("workload boom, mode isolate, request 2: .*kaput", err)
+    end)
+
+    it("refuses a workload given as a table, and leaves isolate out of such a run's default modes", function()
+      local w = { name = "inline", handler = function(ctx) return ctx:str("x") end }
+      local ok, err = pcall(experiment.run, { workload = w, requests = 1, rounds = 1, modes = { "isolate" } })
+      assert.is_false(ok)
+      assert.matches("isolate mode needs a built%-in workload or one loaded from a file", err)
+      local r = experiment.run({ workload = w, requests = 1, rounds = 1 })
+      assert.is_nil(r.by_mode.isolate)
+      assert.are.equal(#experiment.MODES - 1, #r.rows)
+    end)
+
+    it("runs one request at a time, and says so in a concurrency sweep", function()
+      local r = experiment.sweep({ workload = "json", requests = 4, rounds = 1, warmup = 0, modes = "gc,isolate",
+        concurrency = { 1, 2 } })
+      local labels = {}
+      for k, row in ipairs(r.rows) do
+        labels[k] = row.label
+      end
+      assert.are.same({ "gc x1", "isolate x1", "gc x2" }, labels)
+      assert.matches("^isolate runs one request at a time", r.notes[1])
+    end)
+
+    it("says which module an isolate cannot have", function()
+      local path = write_temp([[
+        return { name = "needs", handler = function(ctx) require("no.such.module") return ctx:str("x") end }
+      ]])
+      local w = experiment.load_workload(path)
+      local iso = require("lexrt").isolate({ source = bundle.source(w) })
+      os.remove(path)
+      local ok, err = pcall(iso.call, iso, {})
+      assert.is_false(ok)
+      assert.matches("module 'no.such.module' is not available in an isolate", err)
+      iso:close()
+    end)
+  end)
+end
 
 describe("the workload ctx", function()
   -- Random writes and reads through both implementations must agree,

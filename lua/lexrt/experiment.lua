@@ -28,6 +28,12 @@ local has_core, core = pcall(require, "lexrt.core")
 if not has_core then
   core = nil
 end
+-- Carries a workload's code into an isolate (the isolate mode), where the
+-- build has isolates.
+local has_bundle, bundle = pcall(require, "lexrt.experiment.bundle")
+if not has_bundle then
+  bundle = nil
+end
 
 local M = {}
 
@@ -90,6 +96,9 @@ function M.load_workload(path)
   end
   checked(w, path)
   w.name = w.name or path:match("([^/]+)%.lua$") or path
+  if bundle then
+    bundle.remember(w, path)
+  end
   return w
 end
 
@@ -265,8 +274,8 @@ local READ = {
   { "rounds", function(v)
     return integer(v or M.DEFAULT_ROUNDS, "rounds", 1)
   end },
-  { "modes", function(v)
-    local list, err = list_of(v or M.MODES, "modes")
+  { "modes", function(v, o)
+    local list, err = list_of(v or modes.defaults(o.workload), "modes")
     if not list then
       return nil, err
     end
@@ -378,13 +387,19 @@ end
 ---------------------------------------------------------------- running
 
 -- Each mode at each page size (one row for the modes without pages) and
--- each concurrency, labelled by what varies.
+-- each concurrency, labelled by what varies. A mode whose requests
+-- cannot take turns (interleaves = false) runs only with one in flight;
+-- the second result names those left out.
 local function plan_of(o)
-  local plan = {}
+  local plan, alone = {}, {}
   for _, c in ipairs(o.concurrency) do
     for _, name in ipairs(o.modes) do
       local entry = modes.BY_NAME[name]
-      for _, ps in ipairs(entry.pages and o.page_sizes or { o.page_sizes[1] }) do
+      local sizes = entry.pages and o.page_sizes or { o.page_sizes[1] }
+      if c > 1 and entry.interleaves == false then
+        sizes, alone[name] = {}, true
+      end
+      for _, ps in ipairs(sizes) do
         local label = name
         if entry.pages and #o.page_sizes > 1 then
           label = label .. " " .. summary.size_label(ps)
@@ -399,15 +414,24 @@ local function plan_of(o)
       end
     end
   end
-  return plan
+  return plan, alone
 end
 
 local function measure_all(o)
   local w = o.workload
   local reqs = M.generate(w, o.requests, o.seed)
-  local plan = plan_of(o)
+  local plan, alone = plan_of(o)
+  if #plan == 0 then
+    error(("no mode of %s can run with more than one request in flight"):format(table.concat(o.modes, ", ")), 0)
+  end
   local raw, order = runner.measure(plan, w, reqs, o, o.progress or nil)
   local rows, conclusions, notes, order_labels = summary.build(plan, raw, order, o)
+  for _, name in ipairs(o.modes) do
+    if alone[name] then
+      table.insert(notes, 1, ("%s runs one request at a time (a call runs to completion), so it has rows only"
+        .. " with one request in flight."):format(name))
+    end
+  end
   local _, coverage = stats.interval_ranks(o.rounds, stats.LEVEL)
   return {
     workload = w.name, requests = o.requests, rounds = o.rounds, warmup = o.warmup, seed = o.seed,

@@ -3,7 +3,10 @@ The ways of managing request memory that an experiment compares, one
 entry per mode in M.LIST: its name, the collector mode it runs under,
 whether it uses arena pages (so the page size applies), one line saying
 what it is, and open(o), which returns a driver. The order of M.LIST is
-the order of the rows; adding a mode is adding an entry.
+the order of the rows; adding a mode is adding an entry. Optional:
+interleaves = false for a mode whose requests cannot take turns (it runs
+only with one request in flight), and accepts(workload), false for a
+workload the mode cannot run (it is then left out of the default modes).
 
 open(o) gets o.workload (the workload table), o.page_size and o.slots
 (requests in flight at once) and returns a driver:
@@ -169,6 +172,74 @@ local function open_fresh(o, mode)
   }, Fresh)
 end
 
+---------------------------------------------------------------- isolate
+-- The workload's own code in a lexrt.isolate (lexrt.experiment.bundle
+-- carries it in, with a gc ctx): every Lua object a request makes is
+-- bump-allocated in the request scope's arena and dropped with it; no
+-- collector runs inside. The request is copied in and the body copied
+-- out. A call runs to completion and cannot yield, so this mode has no
+-- requests in flight together (interleaves = false below).
+local Isolated = {}
+Isolated.__index = Isolated
+
+-- Calls far past any workload's needs still fail cleanly rather than
+-- take the machine's memory.
+local ISOLATE_MAX_BYTES = 512 * 1024 * 1024
+
+function Isolated:request(k, req, probe)
+  local body = self.iso:call(req)
+  if probe then
+    probe(k, self.ctxs[k], body, self.last_call)
+  end
+end
+
+-- The image's own pages (not the pool's) and its saved copy are held for
+-- as long as the isolate lives; a call's pages are back in the pool when
+-- held() is asked.
+function Isolated:held()
+  local s, i = self.h:stats(), self.iso:stats()
+  return (s.pages_live + s.pages_pooled) * s.page_size + s.chunk_bytes_pooled
+    + i.image_pages * self.image_page + i.image_bytes
+end
+
+function Isolated:pool()
+  return self.h:stats()
+end
+
+function Isolated:close()
+  self.iso:close()
+  self.h:close()
+end
+
+local function open_isolate(o, mode)
+  local lib = lexrt()
+  local bundle = require("lexrt.experiment.bundle")
+  local h = lib.handler({ page_size = o.page_size })
+  local iso = lib.isolate({
+    source = bundle.source(o.workload), handler = h, name = "workload " .. tostring(o.workload.name),
+    max_bytes = ISOLATE_MAX_BYTES,
+  })
+  -- What the census reads of the call that just ended, in an arena's terms.
+  local last_call = {
+    stats = function()
+      local s = iso:stats()
+      return {
+        bytes_allocated = s.last_call_bytes, wasted = s.last_call_wasted, pages = s.last_call_pages, chunks = 0,
+        capacity = s.last_call_capacity,
+      }
+    end,
+  }
+  return setmetatable({
+    h = h, iso = iso, last_call = last_call, image_page = lib.PAGE_BYTES, ctxs = contexts(Ctx.gc, mode, 1),
+  }, Isolated)
+end
+
+-- Whether this build has isolates (the isolate mode is listed only then).
+local function has_isolates()
+  local ok, mod = pcall(require, "lexrt")
+  return ok and type(mod) == "table" and mod.isolate ~= nil
+end
+
 ----------------------------------------------------------------
 
 M.LIST = {
@@ -190,6 +261,17 @@ M.LIST = {
   },
 }
 
+if has_isolates() then
+  M.LIST[#M.LIST + 1] = {
+    name = "isolate", collector = "incremental", pages = true, open = open_isolate, interleaves = false,
+    about = "the workload's code in a lexrt.isolate: every object in the scope's arena, no collector",
+    -- Only a workload with source code to carry in (a built-in or a file).
+    accepts = function(w)
+      return (pcall(require("lexrt.experiment.bundle").source, w))
+    end,
+  }
+end
+
 M.NAMES, M.BY_NAME = {}, {}
 for k, entry in ipairs(M.LIST) do
   M.NAMES[k] = entry.name
@@ -203,6 +285,17 @@ function M.get(name)
     return nil, ("unknown mode '%s' (expected %s)"):format(tostring(name), table.concat(M.NAMES, ", "))
   end
   return entry
+end
+
+-- The modes that run `workload` by default: every one that accepts it.
+function M.defaults(workload)
+  local out = {}
+  for _, entry in ipairs(M.LIST) do
+    if not entry.accepts or entry.accepts(workload) then
+      out[#out + 1] = entry.name
+    end
+  end
+  return out
 end
 
 -- Opens mode `name`'s driver (see the top of this file).
