@@ -115,9 +115,8 @@ local function run_host(w, reqs)
 end
 
 local function run_iso(d, reqs)
-  local call = d.handler
   for i = 1, #reqs do
-    local _ = call(nil, reqs[i])
+    d:request(1, reqs[i])
   end
 end
 
@@ -142,7 +141,7 @@ local verdict
 for _, name in ipairs(experiment.WORKLOADS) do
   local w = experiment.workload(name)
   local reqs = experiment.generate(w, BATCH[name], 1)
-  local d = modes.open("isolate", lexrt.PAGE_BYTES, w)
+  local d = modes.BY_NAME.isolate.open({ workload = w, page_size = lexrt.PAGE_BYTES, slots = 1 }, "isolate")
   local sides = {
     { gc = "incremental", f = function() run_host(w, reqs) end },
     { gc = "generational", f = function() run_host(w, reqs) end },

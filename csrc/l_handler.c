@@ -450,7 +450,7 @@ static int h_depth(lua_State *L)
 static const char *const stat_names[] = {
     "scopes_entered", "scopes_exited", "depth", "page_size", "pages_live", "pages_pooled",
     "pool_pages", "pages_from_system", "pages_reused", "chunks_live", "chunks_pooled",
-    "chunks_from_system", "chunks_reused",
+    "chunk_bytes_pooled", "chunks_from_system", "chunks_reused",
 };
 #define NSTATS (sizeof stat_names / sizeof stat_names[0])
 
@@ -464,7 +464,7 @@ static int h_stats(lua_State *L)
         h->entered, h->exited, (lua_Integer)h->depth, (lua_Integer)h->page_size,
         (lua_Integer)p->pages_live, (lua_Integer)p->npages, (lua_Integer)p->max_pages,
         (lua_Integer)p->pages_from_system, (lua_Integer)p->pages_reused,
-        (lua_Integer)p->chunks_live, (lua_Integer)p->nchunks,
+        (lua_Integer)p->chunks_live, (lua_Integer)p->nchunks, (lua_Integer)p->chunk_bytes,
         (lua_Integer)p->chunks_from_system, (lua_Integer)p->chunks_reused,
     };
     size_t i;

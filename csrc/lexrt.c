@@ -7,6 +7,7 @@
  * tables are not exported: code that holds one object cannot change how
  * another's methods are found.
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,16 @@ static int l_fail_after(lua_State *L)
 static int l_sys_allocations(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)lx_sys_allocations());
+    return 1;
+}
+
+/* core.clock(): seconds of CLOCK_MONOTONIC as a float, the experiments'
+ * wall-clock timer (os.clock is CPU time). */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
     return 1;
 }
 
@@ -188,6 +199,13 @@ int luaopen_lexrt_core(lua_State *L)
     luaL_setfuncs(L, test_funcs, 0);
     lua_pushinteger(L, (lua_Integer)LX_PAGE_BYTES);
     lua_setfield(L, -2, "PAGE_BYTES");
+    lua_pushcfunction(L, l_clock);
+    lua_setfield(L, -2, "clock");
+    /* The page-size rule's bounds, so that Lua callers need not restate them. */
+    lua_pushinteger(L, (lua_Integer)LX_MIN_PAGE);
+    lua_setfield(L, -2, "MIN_PAGE_BYTES");
+    lua_pushinteger(L, (lua_Integer)LX_MAX_PAGE);
+    lua_setfield(L, -2, "MAX_PAGE_BYTES");
     lua_pushboolean(L, lx_recycling());
     lua_setfield(L, -2, "RECYCLING");
     lua_pushliteral(L, LEXRT_VERSION);

@@ -131,51 +131,60 @@ describe("lexrt-experiment", function()
     assert.are.equal("", err)
   end)
 
-  it("prints one comparison table per workload, with a ratio against gc", function()
-    local code, out, err = run("-w json,template -n 3 --warmup 0")
+  it("prints one comparison table per workload, with a ratio against gc and a verdict", function()
+    local code, out, err = run("-w json,template -n 3 -r 2 --warmup 0")
     assert.are.equal(0, code)
     assert.are.equal("", err)
-    assert.matches("json: 3 requests", out)
-    assert.matches("template: 3 requests", out)
+    assert.matches("json: 2 rounds of 3 requests per mode", out)
+    assert.matches("template: 2 rounds of 3 requests per mode", out)
     assert.matches("vs gc", out)
-    -- The figures depend on the machine's speed; a mode too fast for the
-    -- clock to see has no req/s and shows "-" (report_spec checks them).
-    for _, mode in ipairs({ "gc", "arena", "arena%-nopool" }) do
-      assert.matches("\n" .. mode .. " +[%d-]+ .- [%d.x-]+\n", out)
+    -- The figures depend on the machine's speed; report_spec checks them
+    -- on made-up results.
+    assert.matches("\ngc +%d+ +[%d-]+ +%- +%- +%(baseline%)\n", out)
+    for _, mode in ipairs({ "gc%-gen", "arena", "arena%-nopool" }) do
+      assert.matches("\n" .. mode .. " +%d+ +[%d-]+ +[%d.]+x +[%d.-]+ +[%a ]+\n", out)
+      assert.matches("\n  " .. mode .. ": ", out)
     end
+    assert.matches("Time spent in the collector is not measured", out)
   end)
 
+  -- The fields of a CSV line, by column name (no field of these runs
+  -- holds a comma, so none is quoted).
+  local function csv_row(line)
+    local fields, row = {}, {}
+    for f in (line .. ","):gmatch("([^,]*),") do
+      fields[#fields + 1] = f
+    end
+    for k, col in ipairs(report.COLUMNS) do
+      row[col] = fields[k]
+    end
+    return row, #fields
+  end
+
   it("prints CSV with a header and one row per mode", function()
-    local code, out = run("-w json -n 4 --warmup 1 -f csv")
+    local code, out = run("-w json -n 4 -r 2 --warmup 1 -m gc,gc-gen,arena -f csv")
     assert.are.equal(0, code)
     local rows = lines(out)
-    local all = require("lexrt.experiment").MODES
     assert.are.equal(table.concat(report.COLUMNS, ","), rows[1])
-    assert.are.equal(#all + 1, #rows)
+    assert.are.equal(4, #rows)
     local modes = {}
-    for k = 2, #all + 1 do
-      local fields = {}
-      for f in (rows[k] .. ","):gmatch("([^,]*),") do
-        fields[#fields + 1] = f
-      end
-      assert.are.equal(#report.COLUMNS, #fields)
-      assert.are.equal("json", fields[1])
-      modes[#modes + 1] = fields[2]
-      assert.are.equal("4", fields[4]) -- requests
-      -- req_per_s is requests / seconds, left empty when the clock saw no time.
-      local seconds = tonumber(fields[8])
-      assert.is_true(seconds >= 0)
-      if seconds > 0 then
-        assert.is_true(math.abs(tonumber(fields[9]) - 4 / seconds) <= 1e-6 * (4 / seconds))
-      else
-        assert.are.equal("", fields[9])
-      end
+    for k = 2, 4 do
+      local row, n = csv_row(rows[k])
+      assert.are.equal(#report.COLUMNS, n)
+      assert.are.equal("json", row.workload)
+      modes[#modes + 1] = row.mode
+      assert.are.equal("4", row.requests)
+      assert.are.equal("2", row.rounds)
+      assert.are.equal(2, select(2, row.req_per_s_rounds:gsub("[^;]+", "")))
+      assert.is_true(tonumber(row.req_per_s) > 0)
     end
-    assert.are.same(all, modes)
+    assert.are.same({ "gc", "gc-gen", "arena" }, modes)
+    assert.are.equal("", csv_row(rows[2]).verdict)
+    assert.is_truthy(csv_row(rows[3]).verdict:match("^[%a ]+$"))
   end)
 
   it("prints JSON that dkjson decodes into one run per workload", function()
-    local code, out = run("-w json,bulk -n 2 --warmup 0 -m gc,arena -f json")
+    local code, out = run("-w json,bulk -n 2 -r 2 --warmup 0 -m gc,arena -f json")
     assert.are.equal(0, code)
     local doc, _, err = dkjson.decode(out)
     assert.is_nil(err)
@@ -185,19 +194,17 @@ describe("lexrt-experiment", function()
     assert.are.equal("gc", doc.runs[2].rows[1].mode)
     assert.are.equal("arena", doc.runs[2].rows[2].mode)
     assert.are.equal(65536, doc.runs[2].rows[2].page_size)
-    assert.is_true(doc.runs[2].rows[2].pages_mean > 0)
+    assert.is_true(doc.runs[2].rows[2].chunks_per_req >= 3) -- bulk buffers outgrow a page
     assert.are.equal(0, doc.runs[2].rows[2].handler_stats.pages_live)
+    assert.are.equal(1, #doc.runs[2].conclusions)
+    assert.are.equal(2, #doc.runs[2].order)
     -- dkjson keeps the last of two equal keys; count them in the text.
     local _, workload_keys = out:gsub('"workload":', "")
     assert.are.equal(2 + 4, workload_keys) -- each run and each row once
   end)
 
-  it("writes a well-formed SVG with one line per mode in each panel of a sweep", function()
-    local svg = os.tmpname()
-    local code, out = run(("-w json,bulk -n 2 --warmup 0 -p 4k,64KiB,1M --svg %s"):format(svg))
-    assert.are.equal(0, code)
-    assert.matches("page%-size sweep", out)
-    local text = slurp(svg)
+  -- The series of a plot: { ["mode/panel"] = count }.
+  local function series_of(text)
     local elements = parse_xml(text)
     assert.are.equal("svg", elements[1].name)
     local series = {}
@@ -207,30 +214,67 @@ describe("lexrt-experiment", function()
         series[key] = (series[key] or 0) + 1
       end
     end
-    for _, mode in ipairs({ "gc", "arena", "arena-nopool" }) do
-      for _, panel in ipairs({ "time", "memory" }) do
+    return series
+  end
+
+  local ALL_MODES = { "gc", "gc-gen", "arena", "arena-nopool" }
+  local PANELS = { "throughput", "latency", "alloc", "held" }
+
+  it("writes a well-formed SVG with every mode in each panel of a run", function()
+    local svg = os.tmpname()
+    local code = run(("-w json,bulk -n 2 -r 2 --warmup 0 --svg %s"):format(svg))
+    assert.are.equal(0, code)
+    local text = slurp(svg)
+    local series = series_of(text)
+    for _, mode in ipairs(ALL_MODES) do
+      for _, panel in ipairs(PANELS) do
         assert.are.equal(2, series[mode .. "/" .. panel], mode .. " " .. panel) -- one per workload
       end
     end
-    assert.matches("µs", text)
-    assert.matches("KiB", text)
+    assert.matches("µs per request %(log scale%)", text)
+    assert.matches("KiB per request", text)
+    assert.matches(">p99%.9<", text)
+    assert.matches("req/s over gc's req/s in the same round", text)
+  end)
+
+  it("writes a well-formed SVG with one line per mode in each panel of a sweep", function()
+    local svg = os.tmpname()
+    local code, out = run(("-w json,bulk -n 2 -r 1 --warmup 0 -p 4k,64KiB,1M --svg %s"):format(svg))
+    assert.are.equal(0, code)
+    assert.matches("page sizes 4 KiB, 64 KiB, 1 MiB", out)
+    local text = slurp(svg)
+    local series = series_of(text)
+    for _, mode in ipairs(ALL_MODES) do
+      for _, panel in ipairs(PANELS) do
+        assert.are.equal(2, series[mode .. "/" .. panel], mode .. " " .. panel)
+      end
+    end
     assert.matches(">1 MiB<", text)
+    assert.matches("arena page size %(log scale%)", text)
+  end)
+
+  it("sweeps the number of requests in flight with a comma list", function()
+    local code, out = run("-w json -n 4 -r 1 --warmup 0 -m gc,arena -c 1,4")
+    assert.are.equal(0, code)
+    assert.matches("1, 4 requests in flight", out)
+    assert.matches("\narena x4 ", out)
+    assert.matches("\n  arena x4: [^\n]* the throughput of gc x4", out)
   end)
 
   it("runs a workload file", function()
-    local code, out = run("-w examples/workload_custom.lua -n 3 -m gc,arena")
+    local code, out = run("-w examples/workload_custom.lua -n 3 -r 1 -m gc,arena")
     assert.are.equal(0, code)
-    assert.matches("csv%-export: 3 requests", out)
+    assert.matches("csv%-export: 1 round of 3 requests", out)
   end)
 
   it("finds its modules when started from another directory", function()
-    local code, out = run("-w json -n 2 -m gc -f csv", "cd / && ")
+    local code, out = run("-w json -n 2 -r 1 -m gc -f csv", "cd / && ")
     assert.are.equal(0, code)
     assert.are.equal(2, #lines(out))
   end)
 
   it("writes nothing to stderr when stderr is not a terminal", function()
-    local code, _, err = run("-w template -n 3")
+    local code, _, err = run("-w template -n 3 -r 2")
     assert.are.equal(0, code)
     assert.are.equal("", err)
   end)
@@ -243,22 +287,19 @@ describe("lexrt-experiment", function()
   end
 
   it("draws the progress bar from the first request with --progress, terminal or not", function()
-    -- One mode, two requests, no warm-up: four ticks (timed and census pass).
-    local code, out, err = run("--progress -w bulk -n 2 -m gc --warmup 0")
+    -- One mode, two rounds and the census: three steps of two requests.
+    local code, out, err = run("--progress -w bulk -n 2 -r 2 -m gc --warmup 0")
     assert.are.equal(0, code)
-    assert.matches("bulk: 2 requests", out)
-    local want = {}
-    for _, pct in ipairs({ 25, 50, 75, 100 }) do
-      want[#want + 1] = frame(pct, "bulk gc", 1, 1)
-    end
-    assert.are.equal(table.concat(want) .. "\r\27[K", err)
+    assert.matches("bulk: 2 rounds of 2 requests", out)
+    assert.are.equal(frame(33, "bulk gc, round 1 of 2", 1, 1) .. frame(66, "bulk gc, round 2 of 2", 1, 1)
+      .. frame(100, "bulk gc, census", 1, 1) .. "\r\27[K", err)
   end)
 
-  it("numbers the workloads in the progress bar and labels arena runs with their page size", function()
-    local code, _, err = run("--progress -w json,bulk -n 1 -m arena --warmup 0")
+  it("numbers the workloads in the progress bar", function()
+    local code, _, err = run("--progress -w json,bulk -n 1 -r 1 -m arena --warmup 0")
     assert.are.equal(0, code)
-    assert.are.equal(frame(50, "json arena 65536", 1, 2) .. frame(100, "json arena 65536", 1, 2)
-      .. frame(50, "bulk arena 65536", 2, 2) .. frame(100, "bulk arena 65536", 2, 2) .. "\r\27[K", err)
+    assert.are.equal(frame(50, "json arena, round 1 of 1", 1, 2) .. frame(100, "json arena, census", 1, 2)
+      .. frame(50, "bulk arena, round 1 of 1", 2, 2) .. frame(100, "bulk arena, census", 2, 2) .. "\r\27[K", err)
   end)
 
   local BAD = {
@@ -272,7 +313,11 @@ describe("lexrt-experiment", function()
     { "--workload /nonexistent/w.lua", "cannot load workload" },
     { "--seed 1.5", "%-%-seed" },
     { "--frobnicate", "unknown option" },
-    { "--svg x.svg --page-sizes 64k", "at least two sizes" },
+    { "--repeat 0", "%-%-repeat must be a positive integer, got '0'" },
+    { "-r -2", "%-%-repeat must be a positive integer, got '%-2'" },
+    { "--concurrency 0", "%-%-concurrency must be a positive integer, got '0'" },
+    { "-c 1,x", "%-%-concurrency must be a positive integer, got 'x'" },
+    { "--gc generational", "unknown option '%-%-gc'" },
     { "-n -5", "%-%-requests must be a positive integer, got '%-5'" },
     { "--requests -5", "%-%-requests must be a positive integer, got '%-5'" },
     { "--warmup -1", "%-%-warmup must be a non%-negative integer, got '%-1'" },
@@ -292,9 +337,9 @@ describe("lexrt-experiment", function()
   end
 
   it("takes a negative seed given as a separate argument", function()
-    local code, out = run("-s -3 -w json -n 1 -m gc -f csv")
+    local code, out = run("-s -3 -w json -n 1 -r 1 -m gc -f csv")
     assert.are.equal(0, code)
-    assert.matches("\njson,gc,,1,0,%-3,", out)
+    assert.matches("\njson,gc,gc,incremental,,1,1,1,0,%-3,", out)
   end)
 
   it("checks that the --svg file can be written before it runs anything", function()
@@ -333,7 +378,7 @@ describe("lexrt-experiment", function()
       return { name = "gen-broken", handler = function(ctx) return ctx:str("x") end,
         generate = function(_, i) if i == 2 then error("no rows") end return {} end }
     ]])
-    local code, out, err = run("-w " .. path .. " -n 3")
+    local code, out, err = run("-w " .. path .. " -n 3 -r 1")
     os.remove(path)
     assert.are.equal(1, code)
     assert.are.equal("", out)
@@ -345,9 +390,9 @@ describe("lexrt-experiment", function()
     local sample = help:match("Copy the sample[^\n]*\n%s*(%S+)\n$")
     assert.is_string(sample, "no sample path at the end of --help")
     assert.is_truthy(io.open(sample, "r"), sample .. " does not exist")
-    local code, out = run("-w " .. sample .. " -n 2 -m gc")
+    local code, out = run("-w " .. sample .. " -n 2 -r 1 -m gc")
     assert.are.equal(0, code)
-    assert.matches("csv%-export: 2 requests", out)
+    assert.matches("csv%-export: 1 round of 2 requests", out)
   end)
 
   local has_luarocks = os.execute("command -v luarocks >/dev/null 2>&1")
@@ -385,7 +430,7 @@ describe("lexrt-experiment", function()
     local f = assert(io.open(path, "w"))
     f:write('return { name = "broken", handler = function() error("no database") end }')
     f:close()
-    local code, out, err = run("-w " .. path .. " -n 2")
+    local code, out, err = run("-w " .. path .. " -n 2 -r 1")
     os.remove(path)
     assert.are.equal(1, code)
     assert.are.equal("", out)

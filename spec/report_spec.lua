@@ -1,38 +1,110 @@
 -- lexrt.experiment.report on made-up results, so that what the tables
 -- say does not depend on how fast the machine ran the requests.
 local report = require("lexrt.experiment.report")
+local summary = require("lexrt.experiment.summary")
 
-local function result(rows)
-  return {
-    workload = "json", requests = 10, warmup = 1, seed = 1, gc_mode = "incremental",
-    modes = { "gc", "arena" }, page_sizes = { 65536 }, rows = rows,
+local function result(rows, extra)
+  local r = {
+    workload = "json", requests = 10, rounds = 20, warmup = 1, seed = 1, baseline = "gc",
+    timer = "wall clock (test)", throughput_timer = "CPU time (test)", level = 0.95,
+    coverage = 0.9586105346679688, modes = { "gc", "arena" }, page_sizes = { 65536 }, concurrency = { 1 },
+    rows = rows, conclusions = {}, notes = {}, not_measured = summary.NOT_MEASURED, order = {},
   }
+  for k, v in pairs(extra or {}) do
+    r[k] = v
+  end
+  return r
 end
 
-local function row_line(text, mode)
+local GC = {
+  mode = "gc", label = "gc", concurrency = 1, req_per_s = 1000, req_per_s_lo = 990, req_per_s_hi = 1010,
+  req_per_s_rounds = { 1000, 990, 1010 }, p50_us = 950, p99_us = 1500, p999_us = 2000, max_us = 2500,
+  lua_kib_per_req = 38.3, arena_kib_per_req = 0, alloc_kib_per_req = 38.3, heap_peak_kib = 3000,
+  arena_held_peak_kib = 0, peak_held_kib = 3000, gc_cycles = 20,
+}
+
+local ARENA = {
+  mode = "arena", label = "arena", page_size = 65536, concurrency = 1, req_per_s = 1100, req_per_s_lo = 1080,
+  req_per_s_hi = 1120, throughput_ratio = 1.1, throughput_ratio_lo = 1.08, throughput_ratio_hi = 1.12,
+  verdict = "faster", p50_us = 900, p99_us = 1200, p999_us = 1800, max_us = 2400, lua_kib_per_req = 24,
+  arena_kib_per_req = 6, alloc_kib_per_req = 30, heap_peak_kib = 2900, arena_held_peak_kib = 64,
+  peak_held_kib = 2964, gc_cycles = 12, conclusion = "arena: 1.10x [1.08-1.12] the throughput of gc.",
+}
+
+local function row_line(text, mode, header)
+  local seen = 0
   for line in text:gmatch("[^\n]+") do
-    if line:match("^" .. mode:gsub("%-", "%%-") .. " ") then return line end
+    if line:match("^" .. mode:gsub("%-", "%%-") .. " ") then
+      seen = seen + 1
+      if seen == (header or 1) then
+        return line
+      end
+    end
   end
 end
 
 describe("lexrt.experiment.report.table", function()
-  it("gives each mode its req/s relative to gc", function()
-    local text = report.table({ result({
-      { mode = "gc", req_per_s = 1000, seconds = 0.01 },
-      { mode = "arena", page_size = 65536, req_per_s = 2500, seconds = 0.004 },
-    }) })
-    assert.matches("^json: 10 requests %(%+1 warm%-up%), page 64 KiB\n", text)
-    assert.matches("^gc +1000 .* 1%.00x$", row_line(text, "gc"))
-    assert.matches("^arena +2500 .* 2%.50x$", row_line(text, "arena"))
+  it("gives each mode its req/s, interval, ratio to gc and verdict", function()
+    local text = report.table({ result({ GC, ARENA }, { conclusions = { ARENA.conclusion } }) })
+    assert.matches("^json: 20 rounds of 10 requests per mode %(%+1 warm%-up%), pages of 64 KiB, 1 request in flight\n",
+      text)
+    assert.are.equal("gc      1000  990-1010          -  -             (baseline)", row_line(text, "gc"))
+    assert.are.equal("arena   1100  1080-1120     1.10x  1.08-1.12     faster", row_line(text, "arena"))
   end)
 
-  it("shows '-' for figures a run too fast for the clock could not give", function()
-    local text = report.table({ result({
-      { mode = "gc", seconds = 0 },
-      { mode = "arena", page_size = 65536, req_per_s = 2500, seconds = 0.004 },
-    }) })
-    assert.matches("^gc +%- ", row_line(text, "gc"))
-    assert.matches(" %-$", row_line(text, "gc"))
-    assert.matches(" %-$", row_line(text, "arena"))
+  it("shows latency percentiles and memory split into Lua heap and arena", function()
+    local text = report.table({ result({ GC, ARENA }) })
+    assert.matches("p50 µs +p99 µs +p99%.9 µs +max µs", text)
+    assert.matches("^gc +950 +1500 +2000 +2500 +38%.3 +38%.3 %+ 0 +3000 +3000 %+ 0 +20$", row_line(text, "gc", 2))
+    assert.matches("^arena +900 +1200 +1800 +2400 +30%.0 +24%.0 %+ 6%.00 +2964 +2900 %+ 64%.0 +12$",
+      row_line(text, "arena", 2))
+  end)
+
+  it("prints the conclusions after the tables and the explanations after every workload", function()
+    local text = report.table({ result({ GC, ARENA }, {
+      conclusions = { ARENA.conclusion }, notes = { "A note on json." } }) })
+    assert.matches("\n  arena: 1%.10x %[1%.08%-1%.12%] the throughput of gc%.\n", text)
+    assert.matches("\nA note on json%.\nTime spent in the collector is not measured", text)
+  end)
+
+  it("names the timers and how sure the intervals are", function()
+    local text = report.table({ result({ GC, ARENA }) })
+    assert.matches("requests per second of CPU time", text)
+    assert.matches("Latencies: wall clock %(test%)", text)
+    assert.matches("intervals are 95%% %(exactly 95%.9%% with 20 rounds%)", text)
+    text = report.table({ result({ GC, ARENA }, { rounds = 3, coverage = 0.75 }) })
+    assert.matches("only 75%.0%% sure with 3 rounds %(6%sgive%s95%%%)", text)
+  end)
+
+  it("shows '-' for figures a run could not give", function()
+    local text = report.table({ result({ { mode = "gc", label = "gc", concurrency = 1 },
+      { mode = "arena", label = "arena", concurrency = 1, req_per_s = 2500 } }, { conclusions = {} }) })
+    assert.matches("^gc +%- +%- ", row_line(text, "gc"))
+    assert.matches("^arena +2500 +%- +%- +%- +%-$", row_line(text, "arena"))
+  end)
+end)
+
+describe("lexrt.experiment.report.csv and json", function()
+  it("writes every column, per-round lists joined with ';'", function()
+    local text = report.csv({ result({ GC, ARENA }) })
+    local lines = {}
+    for line in text:gmatch("[^\n]+") do
+      lines[#lines + 1] = line
+    end
+    assert.are.equal(table.concat(report.COLUMNS, ","), lines[1])
+    assert.are.equal(3, #lines)
+    assert.matches(",1000;990;1010,", lines[2])
+    assert.matches(",arena: 1%.10x %[1%.08%-1%.12%] the throughput of gc%.$", lines[3])
+  end)
+
+  it("carries the conclusions, the notes and what is not measured in JSON", function()
+    local doc = require("dkjson").decode(report.json({ result({ GC, ARENA }, {
+      conclusions = { ARENA.conclusion }, notes = { "n" } }) }))
+    local run = doc.runs[1]
+    assert.are.same({ ARENA.conclusion }, run.conclusions)
+    assert.are.same({ "n" }, run.notes)
+    assert.are.equal(summary.NOT_MEASURED.collector_time, run.not_measured.collector_time)
+    assert.are.equal("faster", run.rows[2].verdict)
+    assert.are.same({ 1000, 990, 1010 }, run.rows[1].req_per_s_rounds)
   end)
 end)

@@ -1,54 +1,60 @@
 --[[
-lexrt.experiment: run one workload for N requests under several ways of
-managing request memory, and measure what each costs.
-
-Modes:
-  gc            the handler builds plain Lua strings and tables; Lua's
-                collector frees them
-  arena         a lexrt.handler; each request runs in a request scope and
-                builds into the scope's arena; pages return to the
-                handler's pool and the next request reuses them
-  arena-nopool  a fresh lexrt.arena per request, closed at its end; every
-                page comes from the system and goes back
-  isolate       the workload's own code in a lexrt.isolate with a gc ctx:
-                every Lua object a request makes is bump-allocated in its
-                request scope's arena, no collector runs inside, and the
-                response body is copied out
+lexrt.experiment: runs one workload's requests under several ways of
+managing request memory (the modes of lexrt.experiment.modes: gc,
+gc-gen, arena, arena-nopool) and says, with intervals, what each costs
+against Lua's incremental collector.
 
 A workload is a table { name, handler = function(ctx, req) -> ref,
-generate = function(rng, i) -> req (optional), requests = N (optional
-default) } written once against the ctx interface of
+generate = function(rng, i) -> req (optional), requests = N (optional:
+requests per round) } written once against the ctx interface of
 lexrt.experiment.ctx, so the same code runs (and must produce the same
 response bytes) in every mode.
 
-Each mode runs three passes over the same generated requests:
-  warm-up  the first few requests, unmeasured (fills pools and caches)
-  timed    every request, timed alone, with the collector running as it
-           would in production; counts collector cycles and the heap peak
-  census   every request again with the collector stopped, so the growth
-           of collectgarbage("count") across a request is exactly what the
-           request allocated from Lua's heap (the garbage the collector
-           must later clean up); also reads the arena's stats per request
-The census runs after the timed pass so that its heap growth cannot
-inflate the timed pass's resident memory.
+run and sweep check their options here, then:
+  runner.lua   measures: every variant in every round, interleaved, then
+               a census of what each request allocates
+  summary.lua  medians, intervals, verdicts and conclusions
+  stats.lua    the statistics themselves (pure functions)
 ]]
 
 local Rng = require("lexrt.experiment.rng")
-local bundle = require("lexrt.experiment.bundle")
 local measure = require("lexrt.experiment.measure")
 local modes = require("lexrt.experiment.modes")
+local runner = require("lexrt.experiment.runner")
+local stats = require("lexrt.experiment.stats")
+local summary = require("lexrt.experiment.summary")
+
+local has_core, core = pcall(require, "lexrt.core")
+if not has_core then
+  core = nil
+end
+-- Carries a workload's code into an isolate (the isolate mode), where the
+-- build has isolates.
+local has_bundle, bundle = pcall(require, "lexrt.experiment.bundle")
+if not has_bundle then
+  bundle = nil
+end
 
 local M = {}
 
 M.MODES = modes.NAMES
+M.BASELINE = modes.BASELINE
 M.WORKLOADS = { "json", "template", "bulk" }
-M.PAGE_SIZE = 65536
+M.PAGE_SIZE = core and core.PAGE_BYTES or 65536
 M.SWEEP_PAGE_SIZES = { 4096, 16384, 65536, 262144, 1048576 }
+-- Requests per round for a workload that names no count of its own.
 M.DEFAULT_REQUESTS = 200
+-- Rounds: with 30, the 95% interval of a median leaves out the nine most
+-- extreme rounds on either side (stats.interval_ranks), so that a burst
+-- of load on the machine during a few rounds cannot decide a verdict;
+-- the default run (make run) takes about half a minute on 2 cores.
+M.DEFAULT_ROUNDS = 30
 
 local function fail(fmt, ...)
   error(fmt:format(...), 0)
 end
+
+---------------------------------------------------------------- workloads
 
 local BUILTIN = {}
 for _, name in ipairs(M.WORKLOADS) do
@@ -90,7 +96,9 @@ function M.load_workload(path)
   end
   checked(w, path)
   w.name = w.name or path:match("([^/]+)%.lua$") or path
-  bundle.remember(w, path) -- isolate mode carries the file's code into the isolate
+  if bundle then
+    bundle.remember(w, path)
+  end
   return w
 end
 
@@ -130,176 +138,27 @@ function M.generate(workload, n, seed)
   return reqs
 end
 
-local function request_error(w, mode, i, err)
-  fail("workload %s, mode %s, request %d: %s", w.name, mode, i, tostring(err))
-end
+---------------------------------------------------------------- page sizes
 
--- Runs requests 1..n and, given `times`, stores each one's CPU time.
--- Returns the heap peak (KiB) seen at the end of a handler.
-local function timed_pass(d, w, mode, reqs, n, times, tick)
-  local clock, count, handler = measure.clock, collectgarbage, d.handler or w.handler
-  local peak = count("count")
-  for i = 1, n do
-    local t0 = clock()
-    local ctx = d:start()
-    local ok, ref = pcall(handler, ctx, reqs[i])
-    local heap = count("count")
-    d:finish()
-    local t = clock() - t0
-    if not ok then
-      request_error(w, mode, i, ref)
-    end
-    if times then
-      times[i] = t
-    end
-    if heap > peak then
-      peak = heap
-    end
-    if tick then
-      tick()
-    end
-  end
-  return peak
-end
-
--- Collecting between requests once the stopped collector has let the heap
--- grow this far keeps the census from holding every request's garbage.
-local CENSUS_SLACK_KIB = 16 * 1024
-
-local function census_pass(d, w, mode, reqs, n, keep_bodies, tick)
-  local count, handler = collectgarbage, d.handler or w.handler
-  local c = { kib = {}, bytes = {}, wasted = {}, pages = {}, chunks = {}, capacity = {}, response = 0 }
-  local bodies = keep_bodies and {} or nil
-  count("collect")
-  count("stop")
-  local base = count("count")
-  for i = 1, n do
-    local c0 = count("count")
-    local ctx = d:start()
-    local ok, ref = pcall(handler, ctx, reqs[i])
-    local c1 = count("count")
-    local size
-    if ok then
-      ok, size = pcall(ctx.size, ctx, ref)
-      if not ok then
-        ref = ("handler must return a ref made by ctx (got %s)"):format(type(ref))
-      end
-    end
-    if not ok then
-      d:finish()
-      request_error(w, mode, i, ref)
-    end
-    local st = d:stats()
-    if bodies then
-      bodies[i] = ctx:read(ref)
-    end
-    d:finish()
-    c.kib[i] = c1 - c0
-    c.bytes[i] = st.bytes_allocated or 0
-    c.wasted[i] = st.wasted or 0
-    c.pages[i] = st.page_count or 0
-    c.chunks[i] = st.chunks or 0
-    c.capacity[i] = st.capacity or 0
-    c.response = c.response + size
-    if count("count") - base > CENSUS_SLACK_KIB then
-      count("restart")
-      count("collect")
-      count("stop")
-      base = count("count")
-    end
-    if tick then
-      tick()
-    end
-  end
-  count("restart")
-  c.bodies = bodies
-  return c
-end
-
-local POOL_KEYS = { "pages_from_system", "pages_reused", "chunks_from_system", "chunks_reused" }
-
--- One mode at one page size: the measurements, as one flat row.
-local function run_mode(w, reqs, mode, page_size, o, tick)
-  local n, warmup = #reqs, o.warmup
-  local prev_gc = collectgarbage(o.gc)
-  local d = modes.open(mode, page_size, w)
-  local ok, row = pcall(function()
-    local row = { mode = mode, page_size = mode ~= "gc" and page_size or nil, requests = n, warmup = warmup }
-    collectgarbage("collect")
-    collectgarbage("collect")
-    row.heap_before_kb = collectgarbage("count")
-    row.rss_before_kb = measure.rss_kib()
-    local has_peak = measure.reset_rss_peak()
-
-    timed_pass(d, w, mode, reqs, warmup, nil, tick)
-    local pool0 = d:pool()
-    local times = {}
-    for i = 1, n do
-      times[i] = 0 -- sized up front: storing a time must not allocate
-    end
-    local cycles = measure.cycle_counter()
-    row.heap_peak_kb = timed_pass(d, w, mode, reqs, n, times, tick)
-    cycles.on = false
-    row.gc_cycles = cycles.n
-    row.heap_after_kb = collectgarbage("count")
-    row.rss_after_kb = measure.rss_kib()
-    row.rss_peak_kb = has_peak and measure.rss_peak_kib() or nil
-    local pool1 = d:pool()
-
-    local seconds = measure.sum(times)
-    row.seconds = seconds
-    row.req_per_s = seconds > 0 and n / seconds or nil
-    table.sort(times)
-    row.time_median_us = measure.median(times) * 1e6
-    row.time_p99_us = measure.percentile(times, 99) * 1e6
-    row.time_mean_us = seconds / n * 1e6
-    row.time_max_us = times[n] * 1e6
-
-    local c = census_pass(d, w, mode, reqs, n, o.keep_bodies, tick)
-    row.bytes_mean, row.bytes_max = measure.mean_max(c.bytes)
-    row.lua_kb_mean, row.lua_kb_max = measure.mean_max(c.kib)
-    row.lua_kb_total = measure.sum(c.kib)
-    row.response_bytes = c.response
-    row.bodies = c.bodies
-    if mode ~= "gc" then
-      row.wasted_mean, row.wasted_max = measure.mean_max(c.wasted)
-      row.pages_mean, row.pages_max = measure.mean_max(c.pages)
-      row.capacity_mean = measure.mean_max(c.capacity)
-    end
-    if pool0 and pool1 then
-      for _, k in ipairs(POOL_KEYS) do
-        if pool1[k] and pool0[k] then
-          row[k] = pool1[k] - pool0[k]
-        end
-      end
-      row.handler_stats = d:pool()
-    elseif mode == "arena-nopool" then
-      -- Deterministic requests: the census saw the same pages the timed
-      -- pass took, and without a pool every one came from the system.
-      row.chunks_from_system = measure.sum(c.chunks)
-      row.pages_from_system = measure.sum(c.pages) - row.chunks_from_system
-      row.pages_reused, row.chunks_reused = 0, 0
-    end
-    return row
-  end)
-  d:close()
-  collectgarbage(prev_gc)
-  collectgarbage("restart")
-  if not ok then
-    error(row, 0)
-  end
-  return row
-end
-
--- Every argument error of run and sweep reads the same way, luaL_argerror
--- style, and points at the caller: level 3 is this function, run or
--- sweep, their caller.
-local function argerror(fname, msg)
-  error(("bad argument #1 to '%s' (%s)"):format(fname, msg), 3)
-end
-
-local MIN_PAGE, MAX_PAGE = 4096, 16 * 1024 * 1024
 local UNITS = { [""] = 1, k = 1024, m = 1024 * 1024 }
+
+-- The core decides which page sizes it takes (core.MIN_PAGE_BYTES ..
+-- core.MAX_PAGE_BYTES, powers of two); without the core, only the arena
+-- modes could use one, and they cannot run.
+local function valid_page_size(n)
+  if n < 1 or n & (n - 1) ~= 0 then
+    return false
+  end
+  return not core or (n >= core.MIN_PAGE_BYTES and n <= core.MAX_PAGE_BYTES)
+end
+
+local function page_rule()
+  if not core then
+    return "a power of two"
+  end
+  return ("a power of two from %s to %s"):format(summary.size_label(core.MIN_PAGE_BYTES),
+    summary.size_label(core.MAX_PAGE_BYTES))
+end
 
 --[[
 A page size: an integer, or a string "4096", "4k", "64KiB", "64kb", "1M",
@@ -321,34 +180,20 @@ function M.parse_size(v)
   else
     return nil, ("page size must be an integer or a string such as '64k', got %s"):format(type(v))
   end
-  if not n or n < MIN_PAGE or n > MAX_PAGE or n & (n - 1) ~= 0 then
-    return nil, ("page size %s must be a power of two from 4 KiB to 16 MiB"):format(shown)
+  if not n or not valid_page_size(n) then
+    return nil, ("page size %s must be %s"):format(shown, page_rule())
   end
   return n
 end
 
--- The options each entry point takes; anything else is refused, so that a
--- misspelt option ("n" for "requests") cannot be silently ignored.
-local OPTIONS = {
-  run = { "workload", "requests", "modes", "page_size", "seed", "warmup", "gc", "keep_bodies", "progress" },
-  sweep = { "workload", "requests", "modes", "page_sizes", "seed", "warmup", "gc", "keep_bodies", "progress" },
-}
+---------------------------------------------------------------- options
 
--- The helpers below return their value, or nil and a message for
--- argument #1; options passes the message up to run or sweep.
-
-local function unknown_key(o, fname)
-  local known = {}
-  for _, k in ipairs(OPTIONS[fname]) do
-    known[k] = true
-  end
-  for k in pairs(o) do
-    if not known[k] then
-      return ("unknown option '%s' (known: %s)"):format(tostring(k), table.concat(OPTIONS[fname], ", "))
-    end
-  end
-  return nil
-end
+-- Each option's reader takes the value given (nil when absent) and the
+-- options read so far, and returns the value to use, or nil and a
+-- message. They run in this order, so that a default can depend on an
+-- option read before it (requests on the workload, warmup on requests).
+-- Anything not listed for run or sweep is refused, so that a misspelt
+-- option ("n" for "requests") cannot be silently ignored.
 
 local function list_of(v, what)
   if type(v) == "string" then
@@ -364,33 +209,19 @@ local function list_of(v, what)
   return v
 end
 
-local function modes_of(o)
-  local list, err = list_of(o.modes or M.MODES, "modes")
-  if not list then
-    return nil, err
+local function integer(v, name, min)
+  if math.type(v) ~= "integer" or v < min then
+    local what = min == 1 and "a positive integer" or min == 0 and "a non-negative integer" or "an integer"
+    return nil, ("%s must be %s, got %s"):format(name, what, tostring(v))
   end
-  for _, m in ipairs(list) do
-    if not modes.known(m) then
-      return nil, ("unknown mode '%s' (expected %s)"):format(tostring(m), table.concat(M.MODES, ", "))
-    end
-  end
-  return list
+  return v
 end
 
--- run's page_size or sweep's page_sizes, parsed, deduplicated and sorted
--- (a sweep's rows, and its plotted lines, go left to right).
-local function page_sizes_of(o, fname)
-  local sizes, err
-  if fname == "sweep" then
-    sizes, err = list_of(o.page_sizes or M.SWEEP_PAGE_SIZES, "page_sizes")
-    if not sizes then
-      return nil, err
-    end
-  else
-    sizes = { o.page_size or M.PAGE_SIZE }
-  end
+-- Parsed, deduplicated and sorted sizes (a sweep's rows, and its plotted
+-- lines, go left to right).
+local function page_sizes(list)
   local seen, unique = {}, {}
-  for _, v in ipairs(sizes) do
+  for _, v in ipairs(list) do
     local ps, why = M.parse_size(v)
     if not ps then
       return nil, why
@@ -404,102 +235,223 @@ local function page_sizes_of(o, fname)
   return unique
 end
 
-local function options(o, fname)
-  if o == nil then
-    o = {}
-  elseif type(o) ~= "table" then
-    return nil, ("table expected, got %s"):format(type(o))
+local function concurrency_list(v)
+  local list, err
+  if math.type(v) == "integer" then
+    list = { v }
+  else
+    list, err = list_of(v, "concurrency")
+    if not list then
+      return nil, err
+    end
   end
-  local bad = unknown_key(o, fname)
+  local seen, out = {}, {}
+  for _, c in ipairs(list) do
+    local n = math.tointeger(tonumber(c))
+    if not n or n < 1 then
+      return nil, ("concurrency must be a positive integer, got %s"):format(tostring(c))
+    end
+    if not seen[n] then
+      seen[n] = true
+      out[#out + 1] = n
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+local READ = {
+  { "workload", function(v)
+    local ok, w = pcall(M.workload, v or "json")
+    if not ok then
+      return nil, tostring(w)
+    end
+    return w
+  end },
+  { "requests", function(v, o)
+    return integer(v or o.workload.requests or M.DEFAULT_REQUESTS, "requests", 1)
+  end },
+  { "rounds", function(v)
+    return integer(v or M.DEFAULT_ROUNDS, "rounds", 1)
+  end },
+  { "modes", function(v, o)
+    local list, err = list_of(v or modes.defaults(o.workload), "modes")
+    if not list then
+      return nil, err
+    end
+    for _, m in ipairs(list) do
+      local _, why = modes.get(m)
+      if why then
+        return nil, why
+      end
+    end
+    return list
+  end },
+  { "concurrency", function(v, o, fname)
+    local list, err = concurrency_list(v or 1)
+    if list and fname == "run" and #list > 1 then
+      return nil, "concurrency must be one positive integer in run (sweep takes a list)"
+    end
+    return list, err
+  end },
+  { "page_size", function(v)
+    return page_sizes({ v or M.PAGE_SIZE })
+  end, "run" },
+  { "page_sizes", function(v, o)
+    -- A concurrency sweep keeps the default page size unless told.
+    local default = #o.concurrency > 1 and { M.PAGE_SIZE } or M.SWEEP_PAGE_SIZES
+    local list, err = list_of(v or default, "page_sizes")
+    if not list then
+      return nil, err
+    end
+    return page_sizes(list)
+  end, "sweep" },
+  { "seed", function(v)
+    return integer(v or 1, "seed", math.mininteger)
+  end },
+  { "warmup", function(v, o)
+    local n, err = integer(v or math.min(50, o.requests // 10), "warmup", 0)
+    return n and math.min(n, o.requests), err
+  end },
+  { "keep_bodies", function(v)
+    if v ~= nil and type(v) ~= "boolean" then
+      return nil, ("keep_bodies must be a boolean, got %s"):format(type(v))
+    end
+    return v or false
+  end },
+  { "progress", function(v)
+    if v ~= nil and type(v) ~= "function" then
+      return nil, ("progress must be a function, got %s"):format(type(v))
+    end
+    return v or false
+  end },
+}
+
+local function known_options(fname)
+  local names = {}
+  for _, r in ipairs(READ) do
+    if r[3] == nil or r[3] == fname then
+      names[#names + 1] = r[1]
+    end
+  end
+  return names
+end
+
+local function unknown_key(opts, fname)
+  local names = known_options(fname)
+  local known = {}
+  for _, k in ipairs(names) do
+    known[k] = true
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      return ("unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", "))
+    end
+  end
+end
+
+-- The options of run or sweep, read and checked; nil and a message for
+-- argument #1 otherwise.
+local function options(opts, fname)
+  if opts == nil then
+    opts = {}
+  elseif type(opts) ~= "table" then
+    return nil, ("table expected, got %s"):format(type(opts))
+  end
+  local bad = unknown_key(opts, fname)
   if bad then
     return nil, bad
   end
-  local ok, w = pcall(M.workload, o.workload or "json")
-  if not ok then
-    return nil, tostring(w)
+  local o = { baseline = M.BASELINE }
+  for _, r in ipairs(READ) do
+    local name, read, only = r[1], r[2], r[3]
+    if only == nil or only == fname then
+      local v, err = read(opts[name], o, fname)
+      if v == nil then
+        return nil, err
+      end
+      o[name] = v
+    end
   end
-  local n = o.requests or w.requests or M.DEFAULT_REQUESTS
-  if math.type(n) ~= "integer" or n < 1 then
-    return nil, ("requests must be a positive integer, got %s"):format(tostring(n))
+  o.page_sizes = o.page_sizes or o.page_size
+  return o
+end
+
+-- Every argument error of run and sweep reads the same way, luaL_argerror
+-- style, and points at the caller: level 3 is this function, run or
+-- sweep, their caller.
+local function argerror(fname, msg)
+  error(("bad argument #1 to '%s' (%s)"):format(fname, msg), 3)
+end
+
+---------------------------------------------------------------- running
+
+-- Each mode at each page size (one row for the modes without pages) and
+-- each concurrency, labelled by what varies. A mode whose requests
+-- cannot take turns (interleaves = false) runs only with one in flight;
+-- the second result names those left out.
+local function plan_of(o)
+  local plan, alone = {}, {}
+  for _, c in ipairs(o.concurrency) do
+    for _, name in ipairs(o.modes) do
+      local entry = modes.BY_NAME[name]
+      local sizes = entry.pages and o.page_sizes or { o.page_sizes[1] }
+      if c > 1 and entry.interleaves == false then
+        sizes, alone[name] = {}, true
+      end
+      for _, ps in ipairs(sizes) do
+        local label = name
+        if entry.pages and #o.page_sizes > 1 then
+          label = label .. " " .. summary.size_label(ps)
+        end
+        if #o.concurrency > 1 then
+          label = ("%s x%d"):format(label, c)
+        end
+        plan[#plan + 1] = {
+          mode = name, collector = entry.collector, pages = entry.pages, page_size = ps,
+          concurrency = c, label = label,
+        }
+      end
+    end
   end
-  local seed = o.seed or 1
-  if math.type(seed) ~= "integer" then
-    return nil, ("seed must be an integer, got %s"):format(tostring(seed))
-  end
-  local mode_list, err = modes_of(o)
-  if not mode_list then
-    return nil, err
-  end
-  local sizes
-  sizes, err = page_sizes_of(o, fname)
-  if not sizes then
-    return nil, err
-  end
-  local warmup = o.warmup or math.min(50, n // 10)
-  if math.type(warmup) ~= "integer" or warmup < 0 then
-    return nil, ("warmup must be a non-negative integer, got %s"):format(tostring(warmup))
-  end
-  local gc = o.gc or "incremental"
-  if gc ~= "incremental" and gc ~= "generational" then
-    return nil, ("gc must be 'incremental' or 'generational', got %s"):format(tostring(gc))
-  end
-  if o.keep_bodies ~= nil and type(o.keep_bodies) ~= "boolean" then
-    return nil, ("keep_bodies must be a boolean, got %s"):format(type(o.keep_bodies))
-  end
-  if o.progress ~= nil and type(o.progress) ~= "function" then
-    return nil, ("progress must be a function, got %s"):format(type(o.progress))
-  end
-  return {
-    workload = w, requests = n, seed = seed, modes = mode_list, page_sizes = sizes,
-    warmup = math.min(warmup, n), gc = gc, keep_bodies = o.keep_bodies or false,
-    progress = o.progress,
-  }
+  return plan, alone
 end
 
 local function measure_all(o)
   local w = o.workload
   local reqs = M.generate(w, o.requests, o.seed)
-  local plan = {}
-  for _, mode in ipairs(o.modes) do
-    if mode == "gc" then
-      plan[#plan + 1] = { mode, nil } -- the page size does not apply
-    else
-      for _, ps in ipairs(o.page_sizes) do
-        plan[#plan + 1] = { mode, ps }
-      end
+  local plan, alone = plan_of(o)
+  if #plan == 0 then
+    error(("no mode of %s can run with more than one request in flight"):format(table.concat(o.modes, ", ")), 0)
+  end
+  local raw, order = runner.measure(plan, w, reqs, o, o.progress or nil)
+  local rows, conclusions, notes, order_labels = summary.build(plan, raw, order, o)
+  for _, name in ipairs(o.modes) do
+    if alone[name] then
+      table.insert(notes, 1, ("%s runs one request at a time (a call runs to completion), so it has rows only"
+        .. " with one request in flight."):format(name))
     end
   end
-  local per_run = o.warmup + 2 * o.requests
-  local total, done = #plan * per_run, 0
-  local result = {
-    workload = w.name, requests = o.requests, seed = o.seed, warmup = o.warmup,
-    gc_mode = o.gc, modes = o.modes, page_sizes = o.page_sizes, rows = {},
+  local _, coverage = stats.interval_ranks(o.rounds, stats.LEVEL)
+  return {
+    workload = w.name, requests = o.requests, rounds = o.rounds, warmup = o.warmup, seed = o.seed,
+    modes = o.modes, page_sizes = o.page_sizes, concurrency = o.concurrency, baseline = o.baseline,
+    timer = measure.TIMER, throughput_timer = measure.THROUGHPUT_TIMER, level = stats.LEVEL, coverage = coverage,
+    rows = rows, conclusions = conclusions, notes = notes, not_measured = summary.NOT_MEASURED,
+    order = order_labels,
   }
-  for k, step in ipairs(plan) do
-    local tick
-    if o.progress then
-      local label = step[2] and ("%s %s %d"):format(w.name, step[1], step[2]) or (w.name .. " " .. step[1])
-      tick = function()
-        done = done + 1
-        o.progress(done, total, label)
-      end
-    end
-    result.rows[k] = run_mode(w, reqs, step[1], step[2] or o.page_sizes[1], o, tick)
-  end
-  return result
 end
 
 --[[
-Runs a workload under each mode at one page size.
-opts: workload (name, .lua path or table; default "json"), requests,
-modes (list or comma string; default all), page_size (an integer or a
-size string such as "64k"; default 65536),
-seed (default 1), warmup, gc ("incremental" or "generational"),
-keep_bodies (true: keep every response body in row.bodies), progress
-(function(done, total, label), called between requests). Any other
-option is an argument error.
-Returns { workload, requests, seed, warmup, gc_mode, modes, page_sizes,
-rows = { one flat table of measurements per mode }, by_mode = { [mode] = row } }.
+Runs a workload under each mode, at one page size and one concurrency.
+opts (every one optional; any other is an argument error): workload
+(name, .lua path or table; default "json"), requests (per round and
+mode), rounds, modes (list or comma string; default all), page_size
+(an integer or a size string such as "64k"), concurrency (requests in
+flight), seed, warmup, keep_bodies (true: keep every response body in
+row.bodies), progress (function(done, total, label)).
+Returns the result table documented in docs/API.md, with by_mode[mode]
+= that mode's row.
 ]]
 function M.run(opts)
   local o, err = options(opts, "run")
@@ -515,11 +467,11 @@ function M.run(opts)
 end
 
 --[[
-Runs a workload across page sizes (opts.page_sizes, a list of integers
-or size strings such as { "4k", "1M" }, default 4 KiB .. 1 MiB); other
-options as for run. gc mode does not depend on the page size and runs
-once (its row has no page_size). Returns the same shape as run, without
-by_mode: one row per arena mode and page size.
+Runs a workload across page sizes (page_sizes, a list of integers or
+size strings, default 4 KiB .. 1 MiB) and/or concurrencies (concurrency,
+a list); other options as for run. Modes without pages run once per
+concurrency. Returns the same shape as run, without by_mode: one row
+per mode, page size and concurrency.
 ]]
 function M.sweep(opts)
   local o, err = options(opts, "sweep")

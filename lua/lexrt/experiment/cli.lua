@@ -16,10 +16,6 @@ local M = {}
 
 local PROG = "lexrt-experiment"
 
--- Chosen so that the default run (every workload, every mode) takes
--- 10-20 s on a 2-core machine; --requests overrides them all.
-M.DEFAULT_REQUESTS = { json = 3000, template = 1000, bulk = 80 }
-
 -- Usage errors are tables so main can tell them (exit 2) from failures.
 local Usage = { __tostring = function(e)
   return e.usage
@@ -55,6 +51,7 @@ end
 local NUMERIC = {
   ["-n"] = "--requests", ["--requests"] = "--requests", ["--warmup"] = "--warmup",
   ["-s"] = "--seed", ["--seed"] = "--seed", ["-p"] = "--page-sizes", ["--page-sizes"] = "--page-sizes",
+  ["-r"] = "--repeat", ["--repeat"] = "--repeat", ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency",
 }
 
 -- argparse reads the "-5" of "-n -5" as an option of its own and says
@@ -103,37 +100,50 @@ function M.example_workload()
   return nil
 end
 
+local function requests_help()
+  local parts = {}
+  for _, name in ipairs(experiment.WORKLOADS) do
+    parts[#parts + 1] = ("%s %d"):format(name, experiment.workload(name).requests)
+  end
+  return table.concat(parts, ", ")
+end
+
 local function parser()
-  local p = argparse(PROG, "Measure request memory strategies: the same workloads run with Lua's collector (gc), "
-    .. "in a lexrt handler's pooled request-scope arenas (arena), and in a fresh arena per request (arena-nopool).")
+  local names = table.concat(experiment.MODES, ", ")
+  local p = argparse(PROG, "Measure what request memory costs: the same workloads run under each mode ("
+    .. names .. "), interleaved over several rounds, and each mode is compared with "
+    .. experiment.BASELINE .. " with a 95% interval and a verdict.")
   p:help_max_width(80)
   -- argparse wraps the epilog at 80 columns, between words: the sample's
   -- path stands alone on its line so that it is never split.
   local example = M.example_workload()
   p:epilog("Examples:\n"
-    .. "  lexrt-experiment                       every workload and mode, one table\n"
-    .. "  lexrt-experiment -w json -n 5000 --format csv\n"
-    .. "  lexrt-experiment -w bulk --page-sizes 4k,16k,64k,256k,1M --svg sweep.svg\n"
+    .. "  lexrt-experiment                       every workload and mode, one table each\n"
+    .. "  lexrt-experiment -w json -r 20 --format csv\n"
+    .. "  lexrt-experiment -w json -c 1,4,16     tail latency and memory as requests overlap\n"
+    .. "  lexrt-experiment -w bulk -p 4k,64k,1M --svg sweep.svg\n"
     .. "  lexrt-experiment -w my_workload.lua   a workload of your own\n"
     .. (example and ("\nA workload is a Lua file. Copy the sample, a CSV export, to start one:\n"
       .. "  " .. example) or ""))
   p:option("-w --workload", "json, template, bulk, all, a comma list of these, or a workload file (.lua).", "all")
     :argname("<name|file>")
-  p:option("-n --requests", "Requests per mode (default: per workload, json 3000, template 1000, bulk 80).")
-    :argname("<n>")
-  p:option("-m --modes", "Comma list of modes: " .. table.concat(experiment.MODES, ", ") .. ".",
-    table.concat(experiment.MODES, ","))
+  p:option("-n --requests", "Requests per mode in each round (default: per workload, " .. requests_help()
+    .. "; a file's own, else " .. experiment.DEFAULT_REQUESTS .. ")."):argname("<n>")
+  p:option("-r --repeat", "Rounds: each mode runs once per round, in a different order each time; the "
+    .. "intervals come from the spread between rounds.", tostring(experiment.DEFAULT_ROUNDS)):argname("<n>")
+  p:option("-m --modes", "Comma list of modes: " .. names .. ".", table.concat(experiment.MODES, ","))
     :argname("<list>")
   p:option("-p --page-sizes", "Comma list of arena page sizes (4096, 4k, 64KiB, 1M). Two or more run a sweep.")
     :argname("<list>")
+  p:option("-c --concurrency", "Requests in flight, interleaved where a handler calls ctx:wait(); a comma "
+    .. "list of two or more runs a sweep.", "1"):argname("<list>")
   p:option("-s --seed", "Seed for request generation.", "1"):argname("<n>")
   p:option("-f --format", "Output format."):choices({ "table", "csv", "json" }):default("table")
-  p:option("--svg", "Also write a plot (time and memory per request against page size) to FILE; "
-    .. "runs a sweep, over 4 KiB .. 1 MiB unless --page-sizes says otherwise."):argname("<file>")
-  p:option("--warmup", "Unmeasured requests before each mode (default: a tenth of the requests, at most 50).")
+  p:option("--svg", "Also write a plot to FILE: throughput against gc, latency percentiles and memory per "
+    .. "mode; or, for a sweep, the same figures against page size or concurrency."):argname("<file>")
+  p:option("--warmup", "Unmeasured requests before each mode in each round (default: a tenth of the "
+    .. "requests, at most 50).")
     :argname("<n>")
-  p:option("--gc", "Lua collector mode for every run."):choices({ "incremental", "generational" })
-    :default("incremental")
   p:flag("--progress", "Draw the progress bar on stderr from the first request, even when stderr is not "
     .. "a terminal (by default it appears only on a terminal, once a run has taken a second).")
   p:flag("--version", "Print the version (" .. PROG .. " <version>) and exit.")
@@ -165,6 +175,32 @@ local function workloads_of(text)
   return resolved
 end
 
+local function page_sizes_of(text)
+  local sizes = {}
+  for _, item in ipairs(split(text)) do
+    local n, err = M.parse_size(item)
+    if not n then
+      usage_error("--page-sizes: %s", err)
+    end
+    sizes[#sizes + 1] = n
+  end
+  if #sizes == 0 then
+    usage_error("--page-sizes: no size given")
+  end
+  return sizes
+end
+
+local function concurrency_of(text)
+  local list = {}
+  for _, item in ipairs(split(text)) do
+    list[#list + 1] = positive(item, "--concurrency")
+  end
+  if #list == 0 then
+    usage_error("--concurrency: nothing given")
+  end
+  return list
+end
+
 -- Turns parsed arguments into a plan: a list of runs, each
 -- { sweep = boolean, options = the options for experiment.run or .sweep }.
 function M.plan(args)
@@ -172,56 +208,37 @@ function M.plan(args)
   if #modes == 0 then
     usage_error("--modes: nothing to run")
   end
-  local known = {}
-  for _, m in ipairs(experiment.MODES) do
-    known[m] = true
-  end
   for _, m in ipairs(modes) do
-    if not known[m] then
-      usage_error("--modes: unknown mode '%s' (expected %s)", m, table.concat(experiment.MODES, ", "))
+    local _, err = require("lexrt.experiment.modes").get(m)
+    if err then
+      usage_error("--modes: %s", err)
     end
   end
-  local sizes
-  if args.page_sizes then
-    sizes = {}
-    for _, item in ipairs(split(args.page_sizes)) do
-      local n, err = M.parse_size(item)
-      if not n then
-        usage_error("--page-sizes: %s", err)
-      end
-      sizes[#sizes + 1] = n
-    end
-    if #sizes == 0 then
-      usage_error("--page-sizes: no size given")
-    end
-  end
-  if args.svg and sizes and #sizes < 2 then
-    usage_error("--svg plots against page size: give --page-sizes at least two sizes")
-  end
-  if args.svg and not sizes then
-    sizes = experiment.SWEEP_PAGE_SIZES
-  end
+  local sizes = args.page_sizes and page_sizes_of(args.page_sizes)
+  local concurrency = concurrency_of(args.concurrency)
   local seed = math.tointeger(tonumber(args.seed))
   if not seed then
     usage_error("--seed: expected an integer, got '%s'", args.seed)
   end
   local requests = args.requests and positive(args.requests, "--requests")
+  local rounds = positive(args["repeat"], "--repeat")
   local warmup = args.warmup and positive(args.warmup, "--warmup", true)
+  local sweep = (sizes ~= nil and #sizes > 1) or #concurrency > 1
 
   local runs = {}
   for _, w in ipairs(workloads_of(args.workload)) do
-    local sweep = sizes ~= nil and #sizes > 1
     runs[#runs + 1] = {
       sweep = sweep,
       options = {
         workload = w,
-        requests = requests or w.requests or M.DEFAULT_REQUESTS[w.name] or experiment.DEFAULT_REQUESTS,
+        requests = requests,
+        rounds = rounds,
         modes = modes,
-        page_sizes = sweep and sizes or nil,
+        page_sizes = sweep and (sizes or { experiment.PAGE_SIZE }) or nil,
         page_size = (not sweep and sizes) and sizes[1] or nil,
+        concurrency = sweep and concurrency or concurrency[1],
         seed = seed,
         warmup = warmup,
-        gc = args.gc,
       },
     }
   end

@@ -12,7 +12,11 @@ through it:
                                   ref or a plain Lua string (a literal)
   ctx:read(ref [, i [, j]]) -> string   string.sub index rules
   ctx:size(ref)          -> n
-  ctx.mode                        "gc", "arena" or "arena-nopool"
+  ctx:wait()                      marks a point where a real handler would
+                                  wait for I/O (a database, an upstream):
+                                  with several requests in flight, another
+                                  request runs here; alone, nothing happens
+  ctx.mode                        the mode's name (lexrt.experiment.MODES)
 
 A ref is opaque: a Lua string or table in gc mode, an arena handle in the
 arena modes. Because the workload never looks inside one, the same
@@ -21,7 +25,14 @@ handler code produces the same bytes in every mode.
 
 local M = {}
 
-local concat, type, sub = table.concat, type, string.sub
+local concat, type, sub, yield = table.concat, type, string.sub, coroutine.yield
+
+-- Set by the mode driver when requests run interleaved in coroutines.
+local function wait(self)
+  if self.yields then
+    yield()
+  end
+end
 
 ----------------------------------------------------------------------
 -- gc mode: refs are ordinary Lua values and the collector frees them.
@@ -37,9 +48,11 @@ local Buf = {}
 local Gc = {}
 Gc.__index = Gc
 
-function M.gc()
-  return setmetatable({ mode = "gc", bytes = 0 }, Gc)
+function M.gc(mode)
+  return setmetatable({ mode = mode or "gc", bytes = 0, yields = false }, Gc)
 end
+
+Gc.wait = wait
 
 local function check_string(s, fname)
   if type(s) ~= "string" then
@@ -168,8 +181,10 @@ local Arena = {}
 Arena.__index = Arena
 
 function M.arena(mode)
-  return setmetatable({ mode = mode, a = false }, Arena)
+  return setmetatable({ mode = mode, a = false, yields = false }, Arena)
 end
+
+Arena.wait = wait
 
 -- Alignment 1 throughout: the workloads store bytes, not structs, and it
 -- makes bytes_allocated equal to the bytes the gc ctx counts.

@@ -1,49 +1,28 @@
 --[[
-Measuring helpers: clocks, process memory, collector cycles, summaries.
+Measuring helpers: the timers, collector cycles, and compact storage
+for the latencies.
 
-Times are os.clock() (CPU time of the process, microsecond resolution):
-the experiments are CPU-bound and single-threaded, so CPU time is what a
-request costs, without noise from other processes on the machine.
+Latencies are timed with the core's core.clock(), the monotonic wall
+clock (clock_gettime(CLOCK_MONOTONIC), nanosecond resolution), when the C
+module is there, and with os.clock() otherwise; M.TIMER names the one in
+use. Wall-clock time is what a client waits, collector pauses included;
+on a shared machine it also takes in time the process spent descheduled.
+Throughput is counted in CPU time (os.clock() around a whole pass of
+requests, long enough for its microsecond resolution): what the requests
+cost, which a busy machine disturbs much less.
 ]]
 
 local M = {}
 
-M.clock = os.clock
-
--- Reads a "Name:   1234 kB" line of /proc/self/status (Linux), in KiB.
--- status rather than statm: it is already in KiB, so no page size (and no
--- getconf subprocess) is needed.
-local function status_kib(field)
-  local f = io.open("/proc/self/status", "r")
-  if not f then
-    return nil
-  end
-  local text = f:read("a")
-  f:close()
-  return tonumber(text:match(field .. ":%s*(%d+)%s*kB"))
+local has_core, core = pcall(require, "lexrt.core")
+if has_core and type(core) == "table" and type(core.clock) == "function" then
+  M.clock = core.clock
+  M.TIMER = "wall clock (clock_gettime, CLOCK_MONOTONIC)"
+else
+  M.clock = os.clock
+  M.TIMER = "CPU time (os.clock; the lexrt C module was not found)"
 end
-
--- Resident set size in KiB, or nil where /proc is not available.
-function M.rss_kib()
-  return status_kib("VmRSS")
-end
-
--- Linux keeps a high-water mark of the RSS (VmHWM); writing "5" to
--- clear_refs resets it, which lets each mode report its own peak.
--- Returns false when the kernel does not allow it.
-function M.reset_rss_peak()
-  local f = io.open("/proc/self/clear_refs", "w")
-  if not f then
-    return false
-  end
-  local ok = f:write("5")
-  ok = f:close() and ok
-  return ok and true or false
-end
-
-function M.rss_peak_kib()
-  return status_kib("VmHWM")
-end
+M.THROUGHPUT_TIMER = "CPU time (os.clock)"
 
 -- Counts completed collection cycles: a sentinel object whose finalizer
 -- counts and plants the next sentinel, so one is collected per cycle
@@ -61,51 +40,28 @@ function M.cycle_counter()
   return counter
 end
 
--- mean and max of list[1..n]
-function M.mean_max(list, n)
-  n = n or #list
-  if n == 0 then
-    return nil, nil
+-- Latencies are kept as packed doubles between rounds: a string is one
+-- object that the collector never scans, where a table of tens of
+-- thousands of numbers would be traversed by every cycle of every mode.
+local BATCH = 512
+
+function M.pack(list, n)
+  local parts = {}
+  for i = 1, n, BATCH do
+    local j = math.min(i + BATCH - 1, n)
+    parts[#parts + 1] = string.pack(("d"):rep(j - i + 1), table.unpack(list, i, j))
   end
-  local sum, max = 0, list[1]
-  for i = 1, n do
-    local v = list[i]
-    sum = sum + v
-    if v > max then
-      max = v
-    end
-  end
-  return sum / n, max
+  return table.concat(parts)
 end
 
-function M.sum(list, n)
-  local s = 0
-  for i = 1, n or #list do
-    s = s + list[i]
+-- Appends the numbers packed in `s` to `out`.
+function M.unpack_into(out, s)
+  local n = #out
+  for pos = 1, #s, 8 do
+    n = n + 1
+    out[n] = string.unpack("d", s, pos)
   end
-  return s
-end
-
--- Median (mean of the middle two for even n) and a nearest-rank
--- percentile of an already sorted list.
-function M.median(sorted)
-  local n = #sorted
-  if n == 0 then
-    return nil
-  end
-  if n % 2 == 1 then
-    return sorted[(n + 1) // 2]
-  end
-  return (sorted[n // 2] + sorted[n // 2 + 1]) / 2
-end
-
-function M.percentile(sorted, p)
-  local n = #sorted
-  if n == 0 then
-    return nil
-  end
-  local rank = math.max(1, math.ceil(p / 100 * n))
-  return sorted[math.min(rank, n)]
+  return out
 end
 
 return M

@@ -1,21 +1,39 @@
 --[[
 Turns experiment results (what lexrt.experiment.run or .sweep return) into
-text: a comparison table for people, CSV and JSON for tools. Every
+text: tables and conclusions for people, CSV and JSON for tools. Every
 function takes a list of results, one per workload.
 ]]
 
+local stats = require("lexrt.experiment.stats")
+local summary = require("lexrt.experiment.summary")
+
 local M = {}
 
--- Every measurement a row can carry, in the order CSV and JSON show them.
+M.size_label = summary.size_label
+
+-- Every figure a row carries, in the order CSV and JSON show them. The
+-- per-round lists are joined with ';' in CSV.
 M.COLUMNS = {
-  "workload", "mode", "page_size", "requests", "warmup", "seed", "gc_mode",
-  "seconds", "req_per_s", "time_median_us", "time_p99_us", "time_mean_us", "time_max_us",
-  "bytes_mean", "bytes_max", "wasted_mean", "wasted_max", "pages_mean", "pages_max", "capacity_mean",
-  "lua_kb_mean", "lua_kb_max", "lua_kb_total", "gc_cycles",
-  "heap_before_kb", "heap_peak_kb", "heap_after_kb",
-  "rss_before_kb", "rss_after_kb", "rss_peak_kb",
+  "workload", "label", "mode", "collector", "page_size", "concurrency",
+  "requests", "rounds", "warmup", "seed",
+  "req_per_s", "req_per_s_lo", "req_per_s_hi", "req_per_wall_s",
+  "throughput_ratio", "throughput_ratio_lo", "throughput_ratio_hi", "verdict",
+  "p50_us", "p99_us", "p999_us", "max_us", "mean_us",
+  "p99_ratio", "p99_ratio_lo", "p99_ratio_hi",
+  "lua_kib_per_req", "arena_kib_per_req", "alloc_kib_per_req", "alloc_ratio", "stored_bytes_per_req",
+  "heap_peak_kib", "arena_held_peak_kib", "peak_held_kib", "peak_held_kib_lo", "peak_held_kib_hi",
+  "peak_held_ratio", "peak_held_ratio_lo", "peak_held_ratio_hi",
+  "gc_cycles", "gc_cycles_ratio", "gc_cycles_ratio_lo", "gc_cycles_ratio_hi",
+  "pages_per_req", "chunks_per_req", "capacity_kib_per_req", "wasted_bytes_per_req",
   "pages_from_system", "pages_reused", "chunks_from_system", "chunks_reused",
-  "response_bytes",
+  "response_bytes", "req_per_s_rounds", "gc_cycles_rounds", "conclusion",
+}
+
+-- The run-level fields, in JSON's key order after the rows' columns.
+local RUN_KEYS = {
+  "timer", "throughput_timer", "level", "coverage", "baseline", "modes", "page_sizes", "rows", "conclusions", "notes",
+  "not_measured", "order",
+  "handler_stats",
 }
 
 -- A row with the run-wide fields filled in, without the bulky extras.
@@ -26,7 +44,6 @@ local function flat(result, row)
   end
   out.workload = result.workload
   out.seed = result.seed
-  out.gc_mode = result.gc_mode
   return out
 end
 
@@ -40,20 +57,17 @@ function M.rows(results)
   return rows
 end
 
-function M.size_label(bytes)
-  if bytes >= 1048576 and bytes % 1048576 == 0 then
-    return ("%d MiB"):format(bytes // 1048576)
-  elseif bytes >= 1024 and bytes % 1024 == 0 then
-    return ("%d KiB"):format(bytes // 1024)
-  end
-  return ("%d B"):format(bytes)
-end
-
 ---------------------------------------------------------------- CSV
 
 local function csv_field(v)
   if v == nil then
     return ""
+  elseif type(v) == "table" then
+    local parts = {}
+    for i, x in ipairs(v) do
+      parts[i] = csv_field(x)
+    end
+    v = table.concat(parts, ";")
   elseif math.type(v) == "float" then
     v = ("%.10g"):format(v) -- ten significant digits, and no exponent below 1e10
   else
@@ -89,15 +103,16 @@ function M.json(results)
       rows[j].handler_stats = row.handler_stats
     end
     runs[k] = {
-      workload = result.workload, requests = result.requests, seed = result.seed,
-      warmup = result.warmup, gc_mode = result.gc_mode, page_sizes = result.page_sizes,
-      modes = result.modes, rows = rows,
+      workload = result.workload, requests = result.requests, rounds = result.rounds, seed = result.seed,
+      warmup = result.warmup, timer = result.timer, throughput_timer = result.throughput_timer, level = result.level, coverage = result.coverage,
+      baseline = result.baseline, modes = result.modes, page_sizes = result.page_sizes,
+      concurrency = result.concurrency, rows = rows, conclusions = result.conclusions, notes = result.notes,
+      not_measured = result.not_measured, order = result.order,
     }
   end
-  -- The run-level keys are a subset of the row columns; a key listed
-  -- twice would be written twice.
+  -- The run-level keys that are also row columns come first, once.
   local keyorder = { table.unpack(M.COLUMNS) }
-  for _, k in ipairs({ "page_sizes", "modes", "rows", "handler_stats" }) do
+  for _, k in ipairs(RUN_KEYS) do
     keyorder[#keyorder + 1] = k
   end
   return dkjson.encode({ runs = runs }, { indent = true, keyorder = keyorder }) .. "\n"
@@ -112,25 +127,32 @@ local function num(v, fmt)
   return (fmt or "%.0f"):format(v)
 end
 
-local function kib(v)
-  return v and ("%.1f"):format(v / 1024) or "-"
+-- Three significant figures, so that µs and KiB read alike at any size.
+local function sig(v)
+  if v == nil then
+    return "-"
+  elseif v >= 100 then
+    return ("%.0f"):format(v)
+  elseif v >= 10 then
+    return ("%.1f"):format(v)
+  end
+  return ("%.2f"):format(v)
 end
 
-local function sys_reused(row)
-  if row.pages_from_system == nil then
+local function between(lo, hi, fmt)
+  if lo == nil then
     return "-"
   end
-  -- Large chunks are pages too, as far as the system is concerned.
-  local sys = row.pages_from_system + (row.chunks_from_system or 0)
-  local reused = (row.pages_reused or 0) + (row.chunks_reused or 0)
-  return ("%d/%d"):format(sys, reused)
+  return (fmt or "%.0f"):format(lo) .. "-" .. (fmt or "%.0f"):format(hi)
 end
 
--- Lays out rows of cells under a header, numbers right-aligned.
-local function grid(header, rows)
+-- Lays out rows of cells under a header, numbers right-aligned, text
+-- (the first column and any listed in `left`) left-aligned.
+local function grid(header, rows, left)
+  left = left or {}
   local width = {}
   for c, h in ipairs(header) do
-    width[c] = #h
+    width[c] = utf8.len(h)
   end
   for _, r in ipairs(rows) do
     for c, cell in ipairs(r) do
@@ -141,7 +163,7 @@ local function grid(header, rows)
     local out = {}
     for c, cell in ipairs(cells) do
       local pad = (" "):rep(width[c] - (utf8.len(cell) or #cell))
-      out[c] = c == 1 and cell .. pad or pad .. cell
+      out[c] = (c == 1 or left[c]) and cell .. pad or pad .. cell
     end
     return (table.concat(out, "  "):gsub("%s+$", ""))
   end
@@ -152,75 +174,136 @@ local function grid(header, rows)
   return table.concat(lines, "\n")
 end
 
-local COMPARE = {
-  "mode", "req/s", "median µs", "p99 µs", "KiB/req", "pages/req",
-  "Lua KiB/req", "GC cycles", "heap peak KiB", "pages sys/reused", "vs gc",
-}
-
-local function compare_table(result)
-  local gc = nil
-  for _, row in ipairs(result.rows) do
-    if row.mode == "gc" then
-      gc = row
-    end
-  end
+local function throughput_table(result)
+  local header = { "mode", "req/s", "95% interval", "vs " .. result.baseline, "95% interval", "verdict" }
   local rows = {}
   for _, row in ipairs(result.rows) do
-    local ratio = "-"
-    if gc and gc.req_per_s and row.req_per_s then
-      ratio = ("%.2fx"):format(row.req_per_s / gc.req_per_s)
-    end
+    local is_base = row.mode == result.baseline
     rows[#rows + 1] = {
-      row.mode, num(row.req_per_s), num(row.time_median_us, "%.1f"), num(row.time_p99_us, "%.1f"),
-      kib(row.bytes_mean), num(row.pages_mean, "%.2f"), num(row.lua_kb_mean, "%.1f"),
-      num(row.gc_cycles), num(row.heap_peak_kb), sys_reused(row), ratio,
+      row.label, num(row.req_per_s), between(row.req_per_s_lo, row.req_per_s_hi),
+      row.throughput_ratio and summary.ratio_text(row.throughput_ratio) .. "x" or "-",
+      row.throughput_ratio_lo and summary.ratio_text(row.throughput_ratio_lo) .. "-"
+        .. summary.ratio_text(row.throughput_ratio_hi) or "-",
+      row.verdict or (is_base and "(baseline)" or "-"),
     }
   end
-  local ps = result.page_sizes[1]
-  local title = ("%s: %d requests (+%d warm-up), page %s"):format(
-    result.workload, result.requests, result.warmup, M.size_label(ps))
-  return title .. "\n" .. grid(COMPARE, rows)
+  return grid(header, rows, { [3] = true, [5] = true, [6] = true })
 end
 
-local SWEEP = {
-  "page", "mode", "median µs", "p99 µs", "KiB/req", "wasted B/req",
-  "pages/req", "KiB held/req", "Lua KiB/req", "pages sys/reused",
-}
+local function pair(a, b)
+  if a == nil then
+    return "-"
+  end
+  return sig(a) .. " + " .. ((b or 0) == 0 and "0" or sig(b))
+end
 
-local function sweep_table(result)
+local function latency_memory_table(result)
+  local header = {
+    "mode", "p50 µs", "p99 µs", "p99.9 µs", "max µs",
+    "alloc KiB/req", "= Lua + arena", "peak held KiB", "= heap + arena", "GC cycles",
+  }
   local rows = {}
   for _, row in ipairs(result.rows) do
     rows[#rows + 1] = {
-      row.page_size and M.size_label(row.page_size) or "(any)", row.mode,
-      num(row.time_median_us, "%.1f"), num(row.time_p99_us, "%.1f"), kib(row.bytes_mean),
-      num(row.wasted_mean), num(row.pages_mean, "%.2f"), kib(row.capacity_mean),
-      num(row.lua_kb_mean, "%.1f"), sys_reused(row),
+      row.label, sig(row.p50_us), sig(row.p99_us), sig(row.p999_us), sig(row.max_us),
+      sig(row.alloc_kib_per_req), pair(row.lua_kib_per_req, row.arena_kib_per_req),
+      sig(row.peak_held_kib), pair(row.heap_peak_kib, row.arena_held_peak_kib), num(row.gc_cycles),
     }
   end
-  local title = ("%s: page-size sweep, %d requests (+%d warm-up)"):format(
-    result.workload, result.requests, result.warmup)
-  return title .. "\n" .. grid(SWEEP, rows)
+  return grid(header, rows)
+end
+
+local function title(result)
+  local pages = #result.page_sizes > 1 and "page sizes " .. table.concat((function()
+    local out = {}
+    for k, ps in ipairs(result.page_sizes) do
+      out[k] = M.size_label(ps)
+    end
+    return out
+  end)(), ", ") or "pages of " .. M.size_label(result.page_sizes[1])
+  local c = result.concurrency
+  local flight = #c > 1 and ("%s requests in flight"):format(table.concat(c, ", "))
+    or (c[1] == 1 and "1 request in flight" or ("%d requests in flight"):format(c[1]))
+  return ("%s: %d round%s of %d requests per mode (+%d warm-up), %s, %s"):format(
+    result.workload, result.rounds, result.rounds == 1 and "" or "s", result.requests, result.warmup, pages, flight)
+end
+
+local function workload_text(result)
+  local parts = { title(result), throughput_table(result), "", latency_memory_table(result) }
+  if #result.conclusions > 0 then
+    parts[#parts + 1] = ""
+    for _, line in ipairs(result.conclusions) do
+      parts[#parts + 1] = "  " .. line
+    end
+  end
+  return table.concat(parts, "\n")
+end
+
+-- Wraps text at `width` columns, between words.
+local function wrap(text, width, indent)
+  local lines, line = {}, ""
+  for word in text:gmatch("%S+") do
+    if line ~= "" and utf8.len(line) + 1 + utf8.len(word) > width then
+      lines[#lines + 1] = line
+      line = indent .. word
+    else
+      line = line == "" and word or line .. " " .. word
+    end
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+local function coverage_text(r)
+  local level = math.floor(r.level * 100 + 0.5)
+  if r.coverage + 1e-9 < r.level then
+    local enough = r.rounds
+    repeat
+      enough = enough + 1
+    until select(2, stats.interval_ranks(enough, r.level)) >= r.level
+    return ("only %.1f%% sure with %d rounds (%d give %d%%)"):format(r.coverage * 100, r.rounds, enough, level)
+  end
+  return ("%d%% (exactly %.1f%% with %d rounds)"):format(level, r.coverage * 100, r.rounds)
+end
+
+local function legend(results)
+  local r1 = results[1]
+  local text = {
+    ("req/s: requests per second of CPU time over a round's timed requests. Latencies: %s, from"
+      .. " setting up a request's memory to releasing it. Figures are medians over %d rounds, the modes"
+      .. " interleaved in a different order each round; intervals are %s for the median, from order"
+      .. " statistics. vs %s: req/s over %s's in the same round. The verdict reads that interval:"
+      .. " wholly above 1 faster, wholly below 1 slower, else no difference within the noise."):format(
+      r1.timer, r1.rounds, coverage_text(r1), r1.baseline, r1.baseline),
+    "alloc: bytes a request allocates, on Lua's heap plus in arenas (counted with the collector stopped)."
+      .. " peak held: the Lua heap's peak during the timed requests plus the arena memory held at most"
+      .. " (pages and chunks of the open requests, and those a pool keeps). GC cycles: per round.",
+  }
+  local seen, notes = {}, {}
+  for _, result in ipairs(results) do
+    for _, note in ipairs(result.notes) do
+      if not seen[note] then
+        seen[note] = true
+        notes[#notes + 1] = note
+      end
+    end
+  end
+  for _, note in ipairs(notes) do
+    text[#text + 1] = note
+  end
+  text[#text + 1] = r1.not_measured.collector_time
+  for k, t in ipairs(text) do
+    text[k] = wrap(t, 100, "")
+  end
+  return table.concat(text, "\n")
 end
 
 function M.table(results)
   local parts = {}
   for k, result in ipairs(results) do
-    parts[k] = #result.page_sizes > 1 and sweep_table(result) or compare_table(result)
+    parts[k] = workload_text(result)
   end
-  local r1 = results[1]
-  local notes = {
-    ("Seed %d, %s collector. Times are CPU time per request (os.clock)."):format(r1.seed, r1.gc_mode),
-  }
-  if #r1.page_sizes > 1 then
-    notes[2] = "KiB/req: bytes the handler stored; wasted: page tails skipped; KiB held: pages and chunks held"
-      .. " at the end of a request."
-  else
-    notes[2] = "KiB/req: bytes the handler stored; Lua KiB/req: Lua heap allocated per request (garbage for"
-      .. " the collector);"
-    notes[3] = "pages sys/reused: pages and large chunks taken from the system / reused from the pool;"
-      .. " vs gc: req/s relative to gc."
-  end
-  return table.concat(parts, "\n\n") .. "\n\n" .. table.concat(notes, "\n") .. "\n"
+  return table.concat(parts, "\n\n") .. "\n\n" .. legend(results) .. "\n"
 end
 
 return M

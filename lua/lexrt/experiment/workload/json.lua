@@ -88,6 +88,7 @@ local function handler(ctx, req)
   for name, value in raw:gmatch("([%w%-]+): ([^\r]*)\r\n", at) do
     rec.headers[#rec.headers + 1] = { ctx:str(esc(name:lower())), ctx:str(esc(value)) }
   end
+  ctx:wait() -- the session would be looked up in a store
 
   local resource, id = path:match("^/api/v1/(%w+)/(%d+)$")
   id = math.tointeger(tonumber(id)) or 0
@@ -107,6 +108,7 @@ local function handler(ctx, req)
     }
   end
 
+  ctx:wait() -- an upstream call (prices, say) would go out here
   local out = { '{"request":{"method":"', rec.method, '","path":"', rec.path, '","version":"', rec.version, '","query":{' }
   render_pairs(out, rec.params)
   out[#out + 1] = '},"headers":{'
@@ -129,4 +131,6 @@ local function handler(ctx, req)
   return ctx:concat(out)
 end
 
-return { name = "json", generate = generate, handler = handler }
+-- requests: per round and mode in lexrt-experiment's default run, about
+-- a twentieth of a second each on a quiet 2-core machine.
+return { name = "json", generate = generate, handler = handler, requests = 400 }
