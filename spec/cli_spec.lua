@@ -4,14 +4,13 @@ local cli = require("lexrt.experiment.cli")
 local report = require("lexrt.experiment.report")
 
 local ROOT = os.getenv("PWD") or assert(io.popen("pwd")):read("l")
-local BIN = require("spec.support").experiment_bin(ROOT)
+local support = require("spec.support")
+local BIN = support.experiment_bin(ROOT)
+local write_workload, lines = support.write_temp_lua, support.lines
 
+-- A scratch file's text; the file goes.
 local function slurp(path)
-  local f = assert(io.open(path, "r"))
-  local text = f:read("a")
-  f:close()
-  os.remove(path)
-  return text
+  return support.slurp(path, true)
 end
 
 -- Runs the command with `args` (already shell-quoted where needed) and
@@ -24,26 +23,6 @@ local function run(args, prefix)
   local _, _, code = os.execute(("%senv -u LD_PRELOAD %s %s >%s 2>%s </dev/null"):format(
     prefix or "", BIN, args, out, err))
   return code, slurp(out), slurp(err)
-end
-
--- Writes a workload file and returns its path (a .lua name, so that
--- --workload reads it as a file).
-local function write_workload(text)
-  local base = os.tmpname() -- tmpname creates the file; keep only the .lua one
-  os.remove(base)
-  local path = base .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
-
-local function lines(text)
-  local out = {}
-  for line in text:gmatch("[^\n]+") do
-    out[#out + 1] = line
-  end
-  return out
 end
 
 -- A small XML well-formedness checker: balanced, properly nested tags,

@@ -1,30 +1,8 @@
 -- The rock: what the rockspec builds, what make dist packs, and what the
 -- README tells a user about installing it. (make test-installed, run by
 -- CI, then installs the packed rock and runs this whole suite on it.)
-
--- Runs a shell command and returns its exit code, stdout and stderr,
--- without the checkers' preloads or the calling make's flags.
-local function sh(cmd)
-  local out, err = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(("env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL sh -c %q >%s 2>%s </dev/null")
-    :format(cmd, out, err))
-  local function slurp(path)
-    local f = assert(io.open(path, "r"))
-    local text = f:read("a")
-    f:close()
-    os.remove(path)
-    return text
-  end
-  return code, slurp(out), slurp(err)
-end
-
-local function lines(text)
-  local out = {}
-  for line in text:gmatch("[^\n]+") do
-    out[#out + 1] = line
-  end
-  return out
-end
+local support = require("spec.support")
+local sh, lines = support.sh, support.lines
 
 local function set(list)
   local s = {}

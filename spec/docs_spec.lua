@@ -1,19 +1,10 @@
 -- What the README and the make targets promise a new user, checked
 -- against what the code really does, so the two cannot drift apart.
+local support = require("spec.support")
 
--- Runs a shell command in the checkout and returns its exit code and
--- output (stdout and stderr together). The memory checkers' runs preload
--- sanitizer runtimes into the spec's interpreter; commands started from
--- here must not inherit them, nor the make running the suite's flags.
+-- stdout and stderr together: what a user would see.
 local function sh(cmd)
-  local out = os.tmpname()
-  local _, _, code = os.execute(("env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL sh -c %q >%s 2>&1 </dev/null")
-    :format(cmd, out))
-  local f = assert(io.open(out, "r"))
-  local text = f:read("a")
-  f:close()
-  os.remove(out)
-  return code, text
+  return support.sh(cmd, true)
 end
 
 local function set_of(text)
@@ -265,13 +256,7 @@ describe("docs/API.md", function()
     return names
   end
 
-  local function keys(t)
-    local out = {}
-    for k in pairs(t) do
-      out[k] = true
-    end
-    return out
-  end
+  local keys = require("spec.support").keys
 
   it("documents every field of an arena's stats(), and no other", function()
     local a <close> = lexrt.arena({ max_bytes = 1 << 20 })

@@ -26,15 +26,7 @@ local function arg_error(fn, opts)
   return (err:gsub("^[^:]*:%d+: ", ""))
 end
 
-local function write_temp(text)
-  local base = os.tmpname() -- tmpname creates the file; keep only the .lua one
-  os.remove(base)
-  local path = base .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local write_temp = require("spec.support").write_temp_lua
 
 describe("lexrt.experiment.run", function()
   for _, name in ipairs(experiment.WORKLOADS) do
@@ -405,13 +397,7 @@ describe("lexrt.experiment's reference", function()
     return names
   end
 
-  local function keys(t)
-    local out = {}
-    for k in pairs(t) do
-      out[k] = true
-    end
-    return out
-  end
+  local keys = require("spec.support").keys
 
   it("documents every field of a result, and no other", function()
     local r = experiment.run({ workload = "json", requests = 2, rounds = 1 })

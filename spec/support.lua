@@ -34,4 +34,66 @@ function M.rss_kib()
   return resident * 4
 end
 
+-- The whole of a file's text; the file is removed afterwards when
+-- `remove` is true (the scratch files of sh and run below).
+function M.slurp(path, remove)
+  local f = assert(io.open(path, "r"))
+  local text = f:read("a")
+  f:close()
+  if remove then
+    os.remove(path)
+  end
+  return text
+end
+
+-- The environment a child command starts from: the memory checkers' runs
+-- preload sanitizer runtimes into the spec's interpreter, and make passes
+-- its flags down; neither is for the command under test.
+M.CLEAN_ENV = "env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL"
+
+-- Runs a shell command and returns its exit code, stdout and stderr
+-- (with `merged`, stdout and stderr together as the second result).
+function M.sh(cmd, merged)
+  local out, err = os.tmpname(), os.tmpname()
+  local redirect = merged and ">%s 2>&1" or ">%s 2>%s"
+  local _, _, code = os.execute(("%s sh -c %q " .. redirect .. " </dev/null")
+    :format(M.CLEAN_ENV, cmd, out, err))
+  local text = M.slurp(out, true)
+  if merged then
+    os.remove(err)
+    return code, text
+  end
+  return code, text, M.slurp(err, true)
+end
+
+-- The non-empty lines of a text.
+function M.lines(text)
+  local out = {}
+  for line in text:gmatch("[^\n]+") do
+    out[#out + 1] = line
+  end
+  return out
+end
+
+-- The keys of a table, as a set.
+function M.keys(t)
+  local out = {}
+  for k in pairs(t) do
+    out[k] = true
+  end
+  return out
+end
+
+-- Writes `text` to a new temporary file named *.lua and returns its path
+-- (a .lua name, so that a workload option reads it as a file).
+function M.write_temp_lua(text)
+  local base = os.tmpname() -- tmpname creates the file; keep only the .lua one
+  os.remove(base)
+  local path = base .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 return M

@@ -6,23 +6,7 @@ local lexrt = require("lexrt")
 
 local ROOT = assert(io.popen("pwd -P")):read("l")
 local TREE = support.INSTALLED_TREE
-
--- Runs a shell command and returns its exit code, stdout and stderr. The
--- checkers' runs preload sanitizer runtimes into this interpreter and make
--- passes its flags down: neither is for the command.
-local function sh(cmd)
-  local out, err = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(("env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL sh -c %q >%s 2>%s </dev/null")
-    :format(cmd, out, err))
-  local function slurp(path)
-    local f = assert(io.open(path, "r"))
-    local text = f:read("a")
-    f:close()
-    os.remove(path)
-    return text
-  end
-  return code, slurp(out), slurp(err)
-end
+local sh = support.sh
 
 -- The checkout's rockspec, loaded as luarocks loads one: its assignments
 -- into a table. Returns the table and the file's name.
