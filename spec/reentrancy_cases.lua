@@ -57,7 +57,7 @@ end
 -- Calls f() with a finaliser running `action` at the first allocation
 -- inside `target` (a function, or a c_named() description of one).
 -- Returns the record {fired, inside} and pcall's results, packed.
-local function fire_inside(target, action, f)
+function M.fire_inside(target, action, f)
   local rec = { fired = false, inside = false }
   local hook, mask, count = debug.gethook()
   collectgarbage("collect")
@@ -78,6 +78,7 @@ local function fire_inside(target, action, f)
   assert(rec.fired, "the finaliser never ran")
   return rec, res
 end
+local fire_inside = M.fire_inside
 
 -- The finaliser ran inside the call, and the call raised an error
 -- matching `pattern`.
