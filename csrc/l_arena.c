@@ -44,7 +44,7 @@ LX_INLINE lx_arena *check_open(lua_State *L)
     return open_arena(L, check_any(L));
 }
 
-static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
+LX_INLINE lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
 {
     lx_block *b = lx_arena_lookup(a, lxb_checkint(L, arg));
     if (b == NULL)

@@ -108,23 +108,11 @@ int lxb_nomem(lua_State *L)
     return lua_error(L);
 }
 
-lua_Integer lxb_checkint(lua_State *L, int arg)
+int lxb_checkint_error(lua_State *L, int arg)
 {
-    int isint;
-    lua_Integer v = lua_tointegerx(L, arg, &isint);
-    /* One call on the hot path; the type is looked at only to refuse a
-     * numeric string, or to word the error. */
-    if (!isint || lua_type(L, arg) != LUA_TNUMBER) {
-        if (lua_type(L, arg) != LUA_TNUMBER)
-            lxb_typeerror(L, arg, "number");
-        lxb_interror(L, arg);
-    }
-    return v;
-}
-
-lua_Integer lxb_optint(lua_State *L, int arg, lua_Integer def)
-{
-    return lua_isnoneornil(L, arg) ? def : lxb_checkint(L, arg);
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        return lxb_typeerror(L, arg, "number");
+    return lxb_interror(L, arg);
 }
 
 int lxb_push_option(lua_State *L, int idx, const char *field, lua_Integer *v, int *isint)

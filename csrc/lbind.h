@@ -131,10 +131,34 @@ static inline void lxb_checktable(lua_State *L, int arg)
         lxb_typeerror(L, arg, "table");
 }
 
+#if defined(__GNUC__)
+#define LXB_COLD __attribute__((cold, noinline))
+#else
+#define LXB_COLD
+#endif
+
+/* lxb_checkint's error: "number expected, got <type>" for anything but
+ * a number, else lxb_interror's. */
+LXB_COLD int lxb_checkint_error(lua_State *L, int arg);
+
 /* luaL_checkinteger without string coercion: a handle, size or scope id
- * written as "12" is a mistake, not a number. */
-lua_Integer lxb_checkint(lua_State *L, int arg);
-lua_Integer lxb_optint(lua_State *L, int arg, lua_Integer def);
+ * written as "12" is a mistake, not a number. Inline: it is on the path
+ * of every method that takes a handle. */
+static inline lua_Integer lxb_checkint(lua_State *L, int arg)
+{
+    int isint;
+    lua_Integer v = lua_tointegerx(L, arg, &isint);
+    /* One call on the hot path; the type is looked at only to refuse a
+     * numeric string, or to word the error. */
+    if (!isint || lua_type(L, arg) != LUA_TNUMBER)
+        lxb_checkint_error(L, arg);
+    return v;
+}
+
+static inline lua_Integer lxb_optint(lua_State *L, int arg, lua_Integer def)
+{
+    return lua_isnoneornil(L, arg) ? def : lxb_checkint(L, arg);
+}
 
 /*
  * Option `field` of the options table at idx (argument `arg` of the
