@@ -1,11 +1,27 @@
 /*
- * The default effect handler's request path: the scope stack of arenas.
+ * The default effect handler: the object, its request scopes and pool.
  *
- * enter_request_scope pushes a fresh arena (pages from the handler's pool),
- * exit_request_scope truncates the stack back past the given scope, and
- * with_scope brackets a call with both. The effect gate, budgets and
- * spawn_for_worker live in Lua (lua/lexrt/handler.lua), which adds them
- * to the same method table, once, through core._handler_front.
+ * What is C and what is Lua. The handler is one object, a userdata of
+ * this file: its type check, its closed state, the scope stack of arenas
+ * and the pool they draw pages from, and so the whole request path
+ * (enter_request_scope, exit_request_scope, with_scope, active_arena),
+ * are here and never call Lua. lua/lexrt/handler.lua holds what is about
+ * effects, not memory: the constructor's options (policy, effects), the
+ * effect gate (dispatch), the call budget (note_call_budget) and
+ * spawn_for_worker. Its state is a plain table, the handler's env (user
+ * value UV_ENV: policy, effects, spent, deny), which C stores but never
+ * reads, except an isolate's copy of env.effects (lxb_handler_push_effects).
+ * handler.lua's methods join the same method table, once, through
+ * core._handler_front, and each of them crosses into C once:
+ * handler_env(self) checks self and returns the env, or nil and whether
+ * the handler is closed, so that handler.lua words and places the error.
+ *
+ * The request path, for a reader: h:with_scope (h_with_scope) enters a
+ * scope (enter_scope: a new arena object, lx_arena_new from the pool),
+ * calls fn under lua_pcallk, and exits the scope (exit_scope ->
+ * truncate_scopes -> lx_arena_free, pages back to the pool) however fn
+ * ends; in a coroutine a scope guard does the exit if the frame never
+ * resumes. The arena's own fast path is csrc/arena.h.
  *
  * Ownership, and why finalisers run safely in any order Lua picks:
  *   pool userdata  <- user value 2 of every handler sharing it
@@ -497,18 +513,20 @@ static int h_tostring(lua_State *L)
     return 1;
 }
 
-/* The Lua side's table for this handler. */
+/*
+ * handler_env(v): the Lua side's table of handler v; nil and false when v
+ * is not a handler, nil and true when it is closed. The one call into C
+ * of every Lua method (see the top of this file).
+ */
 static int l_handler_env(lua_State *L)
 {
-    check_any(L);
+    LHandler *h = test_handler(L, 1);
+    if (h == NULL || h->closed) {
+        lua_pushnil(L);
+        lua_pushboolean(L, h != NULL);
+        return 2;
+    }
     lua_getiuservalue(L, 1, UV_ENV);
-    return 1;
-}
-
-/* Whether v is a handler. */
-static int l_is_handler(lua_State *L)
-{
-    lua_pushboolean(L, test_handler(L, 1) != NULL);
     return 1;
 }
 
@@ -600,7 +618,6 @@ static const luaL_Reg handler_meta[] = {
 static const luaL_Reg handler_front[] = {
     {"new_handler", l_new_handler},
     {"handler_env", l_handler_env},
-    {"is_handler", l_is_handler},
     {NULL, NULL},
 };
 
@@ -608,7 +625,7 @@ static const luaL_Reg handler_front[] = {
  * core._handler_front(methods): handler.lua's one call. Adds its Lua
  * methods (dispatch, note_call_budget, spawn_for_worker) to the method
  * table every handler shares, and returns the functions it builds on
- * (new_handler, handler_env, is_handler), which core does not export.
+ * (new_handler, handler_env), which core does not export.
  * Once per load of the module: later calls are refused, so no script can
  * add or replace a method of every handler.
  */
