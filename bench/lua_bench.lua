@@ -238,5 +238,5 @@ for _, w in ipairs({ "json", "template", "bulk" }) do
     requests = tonumber(os.getenv("REQUESTS")) })
   local gc, ar = res.by_mode.gc, res.by_mode.arena
   print(("%-10s %14.0f %14.0f %11.2fx %8.1f / %-7.1f"):format(w, gc.req_per_s, ar.req_per_s,
-    ar.req_per_s / gc.req_per_s, gc.lua_kb_mean, ar.lua_kb_mean))
+    ar.req_per_s / gc.req_per_s, gc.lua_kib_per_req, ar.lua_kib_per_req))
 end

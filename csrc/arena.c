@@ -1,3 +1,4 @@
+/* The arena (arena.h): bump allocation over pages and chunks from a pool. */
 #include "arena.h"
 
 #include <string.h>
@@ -64,12 +65,21 @@ static void next_generation(lx_arena *a)
     set_gen(a, gen);
 }
 
+/* The pool's destructor for the arena shells it keeps: an arena struct
+ * with its tables, nothing in them live. */
+static void free_shell(void *shell)
+{
+    lx_arena *a = shell;
+    lx_sys_free(a->blocks);
+    lx_sys_free(a->pages);
+    lx_sys_free(a->chunks);
+    lx_sys_free(a);
+}
+
 lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key)
 {
-    lx_arena *a = NULL;
-    if (pool != NULL && pool->nshells > 0) {
-        a = pool->shells[--pool->nshells];
-    } else {
+    lx_arena *a = pool != NULL ? lx_pool_get_shell(pool) : NULL;
+    if (a == NULL) {
         a = lx_sys_realloc(NULL, sizeof *a);
         if (a == NULL)
             return NULL;
@@ -82,7 +92,7 @@ lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64
     }
     if (pool == NULL) {
         if (lx_pool_init(&a->own, page_size, 0, LX_OWN_CHUNK_BYTES) != 0) {
-            lx_arena_free_shell(a);
+            free_shell(a);
             return NULL;
         }
         pool = &a->own;
@@ -101,14 +111,6 @@ lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64
     a->pinned = 0;
     empty_window(a);
     return a;
-}
-
-void lx_arena_free_shell(lx_arena *a)
-{
-    lx_sys_free(a->blocks);
-    lx_sys_free(a->pages);
-    lx_sys_free(a->chunks);
-    lx_sys_free(a);
 }
 
 static void release_chunks(lx_arena *a)
@@ -134,11 +136,9 @@ void lx_arena_free(lx_arena *a)
     release_pages(a);
     if (pool == &a->own) {
         lx_pool_destroy(pool);
-        lx_arena_free_shell(a);
-    } else if (pool->nshells < LX_POOL_SHELLS && !pool->dead && lx_recycling()) {
-        pool->shells[pool->nshells++] = a;
+        free_shell(a);
     } else {
-        lx_arena_free_shell(a);
+        lx_pool_put_shell(pool, a, free_shell);
     }
 }
 
@@ -148,7 +148,7 @@ void lx_arena_reset(lx_arena *a)
     if (used > a->peak_bytes)
         a->peak_bytes = used;
     release_chunks(a);
-    if (lx_recycling()) {
+    if (a->pool->recycle) {
         size_t i;
         /* Keep the pages, but make the old contents unreachable for the
          * checkers until the bump pointer hands them out again. */
@@ -354,7 +354,7 @@ int lx_arena_rewind(lx_arena *a, const lx_mark *m)
     for (i = m->nchunks; i < a->nchunks; i++)
         lx_pool_put_chunk(a->pool, a->chunks[i].ptr, a->chunks[i].size);
     a->nchunks = m->nchunks;
-    if (lx_recycling()) {
+    if (a->pool->recycle) {
         keep = a->npages;
         /* Later pages stay for reuse, unreachable until bumped again. */
         for (i = m->npages; i < a->npages; i++)

@@ -31,6 +31,9 @@
  * 2^33 - 4 resets: every stale handle is refused for 2^33 - 5 resets.
  *
  * Not thread-safe: an arena belongs to one request at a time.
+ *
+ * The core's third layer: it takes pages and chunks from a pool (pool.h)
+ * and keeps its spent arena structs there as shells; image.h builds on it.
  */
 #ifndef LEXRT_ARENA_H
 #define LEXRT_ARENA_H
@@ -144,8 +147,6 @@ int lx_valid_page_size(size_t page_size);
 lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64_t key);
 /* Gives every page and chunk back (to the pool, or the system). */
 void lx_arena_free(lx_arena *a);
-/* Frees a shell the pool kept: only its bookkeeping is left. */
-void lx_arena_free_shell(lx_arena *a);
 /* Forgets every block; keeps the pages; invalidates every handle. */
 void lx_arena_reset(lx_arena *a);
 void lx_arena_stats(const lx_arena *a, lx_stats *s);

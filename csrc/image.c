@@ -1,3 +1,4 @@
+/* Taking and putting back an arena's bytes at the same addresses (image.h). */
 #include "image.h"
 
 #include <string.h>

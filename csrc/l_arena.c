@@ -7,20 +7,12 @@
  * before a byte is copied, so no Lua value can steer a read or a write
  * outside the block it names.
  */
+#include "l_arena.h"
+
 #include <string.h>
+#include <time.h>
 
-#include "lexrt.h"
-
-/* The one-line check every method starts with (cf. liolib's tofile). */
 const char lxb_arena_tag = 'A';
-
-LArena *lxb_test_arena(lua_State *L, int idx)
-{
-    return lxb_test_object(L, idx, sizeof(LArena), &lxb_arena_tag);
-}
-
-/* lexrt.h's inline test, for this file's hot paths. */
-#define lxb_test_arena(L, idx) ((LArena *)lxb_test_object((L), (idx), sizeof(LArena), &lxb_arena_tag))
 
 /* Inlined into every method: a call here would cost more than the test. */
 #if defined(__GNUC__)
@@ -31,14 +23,14 @@ LArena *lxb_test_arena(lua_State *L, int idx)
 
 LX_INLINE LArena *check_any(lua_State *L)
 {
-    LArena *la = lxb_test_arena(L, 1);
+    LArena *la = lxb_test_object(L, 1, sizeof(LArena), &lxb_arena_tag);
     if (la == NULL)
         lxb_typeerror(L, 1, "lexrt.arena");
     return la;
 }
 
 /* The arena behind la, or "arena is closed". Asked again after anything
- * that can run a finaliser (see the rule in lexrt.h). */
+ * that can run a finaliser (see the rule in lbind.h). */
 LX_INLINE lx_arena *open_arena(lua_State *L, const LArena *la)
 {
     if (la->a == NULL)
@@ -52,7 +44,7 @@ LX_INLINE lx_arena *check_open(lua_State *L)
     return open_arena(L, check_any(L));
 }
 
-static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
+LX_INLINE lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
 {
     lx_block *b = lx_arena_lookup(a, lxb_checkint(L, arg));
     if (b == NULL)
@@ -60,7 +52,8 @@ static lx_block *check_block(lua_State *L, const lx_arena *a, int arg)
     return b;
 }
 
-int lxb_alloc_error(lua_State *L, const lx_arena *a, size_t n)
+/* Raises the arena's last allocation error (a->err) as a Lua error. */
+static int alloc_error(lua_State *L, const lx_arena *a, size_t n)
 {
     switch (a->err) {
     case LX_EBUDGET:
@@ -87,29 +80,13 @@ LArena *lxb_new_arena_object(lua_State *L, int nuv, int mt)
 
 uint64_t lxb_next_key(lua_State *L)
 {
-    lx_state *st = lua_touserdata(L, LX_UP_STATE);
-    return lx_next_key(&st->key_seed);
-}
-
-/* Reads integer field `field` of the table at idx into *v; 0 if absent. */
-static int opt_field(lua_State *L, int idx, const char *field, int arg, lua_Integer *v)
-{
-    int isint;
-    if (lua_getfield(L, idx, field) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    *v = lua_tointegerx(L, -1, &isint);
-    if (!isint)
-        lxb_argerror(L, arg, lua_pushfstring(L, "%s must be an integer, got %s", field, luaL_typename(L, -1)));
-    lua_pop(L, 1);
-    return 1;
+    return lx_next_key(&lxb_getstate(L)->key_seed);
 }
 
 size_t lxb_opt_page_size(lua_State *L, int idx, int arg)
 {
     lua_Integer v = (lua_Integer)LX_PAGE_BYTES;
-    opt_field(L, idx, "page_size", arg, &v);
+    lxb_opt_integer(L, idx, "page_size", arg, &v);
     if (v < 0 || !lx_valid_page_size((size_t)v))
         lxb_argerror(L, arg, lua_pushfstring(L, "page_size must be a power of two from %I to %I, got %I",
                                              (lua_Integer)LX_MIN_PAGE, (lua_Integer)LX_MAX_PAGE, v));
@@ -119,36 +96,11 @@ size_t lxb_opt_page_size(lua_State *L, int idx, int arg)
 size_t lxb_opt_max_bytes(lua_State *L, int idx, int arg)
 {
     lua_Integer v;
-    if (!opt_field(L, idx, "max_bytes", arg, &v))
+    if (!lxb_opt_integer(L, idx, "max_bytes", arg, &v))
         return LX_NO_BUDGET;
     if (v < 0)
         lxb_argerror(L, arg, lua_pushfstring(L, "max_bytes must be a non-negative integer, got %I", v));
     return (size_t)v;
-}
-
-lua_Integer lxb_checkint(lua_State *L, int arg)
-{
-    int isint;
-    lua_Integer v = lua_tointegerx(L, arg, &isint);
-    /* One call on the hot path; the type is looked at only to refuse a
-     * numeric string, or to word the error. */
-    if (!isint || lua_type(L, arg) != LUA_TNUMBER) {
-        if (lua_type(L, arg) != LUA_TNUMBER)
-            lxb_typeerror(L, arg, "number");
-        lxb_interror(L, arg);
-    }
-    return v;
-}
-
-lua_Integer lxb_optint(lua_State *L, int arg, lua_Integer def)
-{
-    return lua_isnoneornil(L, arg) ? def : lxb_checkint(L, arg);
-}
-
-int lxb_nomem(lua_State *L)
-{
-    lua_pushliteral(L, "not enough memory");
-    return lua_error(L);
 }
 
 /* lexrt.arena([opts]) */
@@ -214,7 +166,7 @@ LX_INLINE int push_block(lua_State *L, lx_arena *a, size_t n, size_t align)
     lx_newblock b = align == LX_DEFAULT_ALIGN ? lx_arena_new_block(a, n, LX_DEFAULT_ALIGN)
                                               : lx_arena_new_block(a, n, align);
     if (b.p == NULL)
-        return lxb_alloc_error(L, a, n);
+        return alloc_error(L, a, n);
     /* Recycled pages hold an earlier request's bytes: never show them. */
     lx_zero(b.p, n);
     lua_pushinteger(L, (lua_Integer)b.h);
@@ -261,7 +213,7 @@ static int a_put(lua_State *L)
     a = open_arena(L, la);
     p = lx_arena_alloc_h(a, n, 1, &h);
     if (p == NULL)
-        return lxb_alloc_error(L, a, n);
+        return alloc_error(L, a, n);
     memcpy(p, s, n);
     lua_pushinteger(L, (lua_Integer)h);
     return 1;
@@ -323,7 +275,7 @@ static int a_concat(lua_State *L)
     }
     dst = lx_arena_alloc_h(a, total, 1, &h);
     if (dst == NULL)
-        return lxb_alloc_error(L, a, total);
+        return alloc_error(L, a, total);
     /* Blocks never move, but the block table may have: look up again. */
     for (i = 1; i <= n; i++) {
         len = piece_len(L, a, i, &s);
@@ -420,8 +372,6 @@ static int a_page_count(lua_State *L)
     return 1;
 }
 
-#define SET_INT(L, name, v) (lua_pushinteger((L), (lua_Integer)(v)), lua_setfield((L), -2, (name)))
-
 static int a_stats(lua_State *L)
 {
     lx_arena *a = check_open(L);
@@ -430,19 +380,19 @@ static int a_stats(lua_State *L)
     size_t page_size = a->page_size, max_bytes = a->max_bytes;
     lx_arena_stats(a, &s);
     lua_createtable(L, 0, 13);
-    SET_INT(L, "bytes_allocated", s.bytes_allocated);
-    SET_INT(L, "wasted", s.wasted);
-    SET_INT(L, "page_count", s.page_count);
-    SET_INT(L, "pages", s.pages);
-    SET_INT(L, "chunks", s.chunks);
-    SET_INT(L, "allocs", s.allocs);
-    SET_INT(L, "large_allocs", s.large_allocs);
-    SET_INT(L, "capacity", s.capacity);
-    SET_INT(L, "peak_bytes", s.peak_bytes);
-    SET_INT(L, "resets", s.resets);
-    SET_INT(L, "page_size", page_size);
+    lxb_setint(L, "bytes_allocated", (lua_Integer)s.bytes_allocated);
+    lxb_setint(L, "wasted", (lua_Integer)s.wasted);
+    lxb_setint(L, "page_count", (lua_Integer)s.page_count);
+    lxb_setint(L, "pages", (lua_Integer)s.pages);
+    lxb_setint(L, "chunks", (lua_Integer)s.chunks);
+    lxb_setint(L, "allocs", (lua_Integer)s.allocs);
+    lxb_setint(L, "large_allocs", (lua_Integer)s.large_allocs);
+    lxb_setint(L, "capacity", (lua_Integer)s.capacity);
+    lxb_setint(L, "peak_bytes", (lua_Integer)s.peak_bytes);
+    lxb_setint(L, "resets", (lua_Integer)s.resets);
+    lxb_setint(L, "page_size", (lua_Integer)page_size);
     if (max_bytes != LX_NO_BUDGET)
-        SET_INT(L, "max_bytes", max_bytes);
+        lxb_setint(L, "max_bytes", (lua_Integer)max_bytes);
     return 1;
 }
 
@@ -493,7 +443,7 @@ static int a_tostring(lua_State *L)
     return 1;
 }
 
-const luaL_Reg lxb_arena_methods[] = {
+static const luaL_Reg arena_methods[] = {
     {"alloc", a_alloc},
     {"allocator", a_allocator},
     {"put", a_put},
@@ -510,15 +460,38 @@ const luaL_Reg lxb_arena_methods[] = {
     {NULL, NULL},
 };
 
-/* __gc comes last so that scope arenas can share the rest (lexrt.c). */
-const luaL_Reg lxb_arena_meta[] = {
+static const luaL_Reg arena_meta[] = {
     {"__close", a_close},
     {"__tostring", a_tostring},
     {"__gc", a_close},
     {NULL, NULL},
 };
 
-const luaL_Reg lxb_arena_funcs[] = {
+static const luaL_Reg arena_funcs[] = {
     {"arena", l_arena},
     {NULL, NULL},
 };
+
+void lxb_open_arena(lua_State *L, int up)
+{
+    int mt = up + LXB_ARENA_MT, scope_mt = up + LXB_SCOPE_MT;
+    lxb_state *st = lua_touserdata(L, up + LXB_STATE);
+    /* Keys need only differ between arenas, not be secret: any varying
+     * seed will do. */
+    st->key_seed = (uint64_t)(uintptr_t)L ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
+    lxb_set_metatable(L, mt, arena_methods, arena_meta, "lexrt.arena", up);
+    /* A scope's arena: the same methods (the same __index table), no __gc,
+     * and the arena's name in type errors. */
+    lua_getfield(L, mt, "__index");
+    lua_setfield(L, scope_mt, "__index");
+    lua_pushvalue(L, scope_mt);
+    lxb_setfuncs(L, arena_meta, up);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "lexrt.arena");
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, "lexrt.arena");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    lxb_setfuncs(L, arena_funcs, up);
+}

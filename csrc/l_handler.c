@@ -1,11 +1,27 @@
 /*
- * The default effect handler's request path: the scope stack of arenas.
+ * The default effect handler: the object, its request scopes and pool.
  *
- * enter_request_scope pushes a fresh arena (pages from the handler's pool),
- * exit_request_scope truncates the stack back past the given scope, and
- * with_scope brackets a call with both. The effect gate, budgets and
- * spawn_for_worker live in Lua (lua/lexrt/handler.lua), which adds them
- * to the same method table, once, through core._handler_front.
+ * What is C and what is Lua. The handler is one object, a userdata of
+ * this file: its type check, its closed state, the scope stack of arenas
+ * and the pool they draw pages from, and so the whole request path
+ * (enter_request_scope, exit_request_scope, with_scope, active_arena),
+ * are here and never call Lua. lua/lexrt/handler.lua holds what is about
+ * effects, not memory: the constructor's options (policy, effects), the
+ * effect gate (dispatch), the call budget (note_call_budget) and
+ * spawn_for_worker. Its state is a plain table, the handler's env (user
+ * value UV_ENV: policy, effects, spent, deny), which C stores but never
+ * reads, except an isolate's copy of env.effects (lxb_handler_push_effects).
+ * handler.lua's methods join the same method table, once, through
+ * core._handler_front, and each of them crosses into C once:
+ * handler_env(self) checks self and returns the env, or nil and whether
+ * the handler is closed, so that handler.lua words and places the error.
+ *
+ * The request path, for a reader: h:with_scope (h_with_scope) enters a
+ * scope (enter_scope: a new arena object, lx_arena_new from the pool),
+ * calls fn under lua_pcallk, and exits the scope (exit_scope ->
+ * truncate_scopes -> lx_arena_free, pages back to the pool) however fn
+ * ends; in a coroutine a scope guard does the exit if the frame never
+ * resumes. The arena's own fast path is csrc/arena.h.
  *
  * Ownership, and why finalisers run safely in any order Lua picks:
  *   pool userdata  <- user value 2 of every handler sharing it
@@ -15,9 +31,11 @@
  * handler detaches every such arena (a = NULL) before the pool can go, so
  * no arena ever hands pages back to a pool that has been destroyed.
  */
+#include "l_handler.h"
+
 #include <string.h>
 
-#include "lexrt.h"
+#include "l_arena.h"
 #include "sysmem.h"
 
 #define UV_ENV 1
@@ -36,7 +54,7 @@ typedef struct LPool {
 } LPool;
 
 typedef struct LHandler {
-    const void *tag; /* &handler_tag: see LArena in lexrt.h */
+    const void *tag; /* &handler_tag: see lxb_test_object */
     LPool *lp;
     size_t page_size, max_bytes;
     lua_Integer last_id;
@@ -123,19 +141,16 @@ static void close_handler(lua_State *L, LHandler *h)
     }
 }
 
-/* opts.pool_pages: 0 .. LX_POOL_MAX_PAGES, or `def` when absent. */
+/* opts.pool_pages: 0 .. LX_POOL_MAX_PAGES, or `def` when absent. A
+ * numeric string is refused, and a bad number shown as itself. */
 static size_t opt_pool_pages(lua_State *L, size_t def)
 {
     lua_Integer v;
-    int isint;
-    if (lua_getfield(L, 1, "pool_pages") == LUA_TNIL) {
-        lua_pop(L, 1);
+    int isint, t = lxb_push_option(L, 1, "pool_pages", &v, &isint);
+    if (t == LUA_TNIL)
         return def;
-    }
-    v = lua_tointegerx(L, -1, &isint);
-    if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 0 || v > (lua_Integer)LX_POOL_MAX_PAGES) {
-        const char *got =
-            lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
+    if (!isint || t != LUA_TNUMBER || v < 0 || v > (lua_Integer)LX_POOL_MAX_PAGES) {
+        const char *got = t == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
         lxb_argerror(L, 1, lua_pushfstring(L, "pool_pages must be an integer from 0 to %I, got %s",
                                            (lua_Integer)LX_POOL_MAX_PAGES, got));
     }
@@ -499,53 +514,19 @@ static int h_tostring(lua_State *L)
 }
 
 /*
- * core._handler_front(methods): handler.lua's one call. Adds its Lua
- * methods (dispatch, note_call_budget, spawn_for_worker) to the method
- * table every handler shares, and returns the functions it builds on
- * (new_handler, handler_env, is_handler), which core does not export.
- * Once per load of the module: later calls are refused, so no script can
- * add or replace a method of every handler.
+ * handler_env(v): the Lua side's table of handler v; nil and false when v
+ * is not a handler, nil and true when it is closed. The one call into C
+ * of every Lua method (see the top of this file).
  */
-static int l_handler_front(lua_State *L)
-{
-    lx_state *st = lua_touserdata(L, LX_UP_STATE);
-    int i;
-    lxb_checktable(L, 1);
-    if (st->front_done)
-        return luaL_error(L, "the handler's Lua methods are already registered");
-    st->front_done = 1;
-    lua_getfield(L, LX_UP_HANDLER_MT, "__index"); /* 2: the method table */
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TFUNCTION)
-            return lxb_argerror(L, 1, "methods must map names to functions");
-        lua_pushvalue(L, -2);
-        if (lua_rawget(L, 2) != LUA_TNIL)
-            return lxb_argerror(L, 1, lua_pushfstring(L, "method '%s' exists already", lua_tostring(L, -3)));
-        lua_pop(L, 1);
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, 2);
-    }
-    lua_newtable(L);
-    for (i = 1; i <= LX_NUPVALUES; i++)
-        lua_pushvalue(L, lua_upvalueindex(i));
-    luaL_setfuncs(L, lxb_handler_front, LX_NUPVALUES);
-    return 1;
-}
-
-/* The Lua side's table for this handler. */
 static int l_handler_env(lua_State *L)
 {
-    check_any(L);
+    LHandler *h = test_handler(L, 1);
+    if (h == NULL || h->closed) {
+        lua_pushnil(L);
+        lua_pushboolean(L, h != NULL);
+        return 2;
+    }
     lua_getiuservalue(L, 1, UV_ENV);
-    return 1;
-}
-
-/* Whether v is a handler. */
-static int l_is_handler(lua_State *L)
-{
-    lua_pushboolean(L, test_handler(L, 1) != NULL);
     return 1;
 }
 
@@ -608,7 +589,7 @@ int lxb_handler_exit(lua_State *L, int idx, lua_Integer id)
     return exit_scope(L, idx, test_handler(L, idx), id);
 }
 
-const luaL_Reg lxb_handler_methods[] = {
+static const luaL_Reg handler_methods[] = {
     {"enter_request_scope", h_enter},
     {"exit_request_scope", h_exit},
     {"active_arena", h_active_arena},
@@ -620,28 +601,76 @@ const luaL_Reg lxb_handler_methods[] = {
     {NULL, NULL},
 };
 
-const luaL_Reg lxb_guard_meta[] = {
+static const luaL_Reg guard_meta[] = {
     {"__close", guard_close},
     {"__gc", guard_gc},
     {NULL, NULL},
 };
 
-const luaL_Reg lxb_handler_meta[] = {
+static const luaL_Reg handler_meta[] = {
     {"__gc", h_close},
     {"__close", h_close},
     {"__tostring", h_tostring},
     {NULL, NULL},
 };
 
-const luaL_Reg lxb_handler_funcs[] = {
+/* What core._handler_front hands to handler.lua. */
+static const luaL_Reg handler_front[] = {
+    {"new_handler", l_new_handler},
+    {"handler_env", l_handler_env},
+    {NULL, NULL},
+};
+
+/*
+ * core._handler_front(methods): handler.lua's one call. Adds its Lua
+ * methods (dispatch, note_call_budget, spawn_for_worker) to the method
+ * table every handler shares, and returns the functions it builds on
+ * (new_handler, handler_env), which core does not export.
+ * Once per load of the module: later calls are refused, so no script can
+ * add or replace a method of every handler.
+ */
+static int l_handler_front(lua_State *L)
+{
+    lxb_state *st = lxb_getstate(L);
+    int i;
+    lxb_checktable(L, 1);
+    if (st->front_done)
+        return luaL_error(L, "the handler's Lua methods are already registered");
+    st->front_done = 1;
+    lua_getfield(L, LX_UP_HANDLER_MT, "__index"); /* 2: the method table */
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TFUNCTION)
+            return lxb_argerror(L, 1, "methods must map names to functions");
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return lxb_argerror(L, 1, lua_pushfstring(L, "method '%s' exists already", lua_tostring(L, -3)));
+        lua_pop(L, 1);
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    for (i = 1; i <= LX_NUPVALUES; i++)
+        lua_pushvalue(L, lua_upvalueindex(i));
+    lua_newtable(L);
+    lxb_setfuncs(L, handler_front, lua_gettop(L) - LX_NUPVALUES);
+    return 1;
+}
+
+static const luaL_Reg handler_funcs[] = {
     {"_handler_front", l_handler_front},
     {NULL, NULL},
 };
 
-/* What core._handler_front hands to handler.lua. */
-const luaL_Reg lxb_handler_front[] = {
-    {"new_handler", l_new_handler},
-    {"handler_env", l_handler_env},
-    {"is_handler", l_is_handler},
-    {NULL, NULL},
-};
+void lxb_open_handler(lua_State *L, int up)
+{
+    int guard_mt = up + LXB_GUARD_MT;
+    /* The Lua methods join through core._handler_front, once. */
+    lxb_set_metatable(L, up + LXB_HANDLER_MT, handler_methods, handler_meta, "lexrt.handler", up);
+    lua_pushvalue(L, guard_mt);
+    luaL_setfuncs(L, guard_meta, 0);
+    lua_pushliteral(L, "lexrt.scope_guard");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    lxb_setfuncs(L, handler_funcs, up);
+}

@@ -41,13 +41,16 @@
  * raised. During a call, stack index 1 of the host's running C function
  * (call_body or build_body) is always the isolate itself.
  */
+#include "l_isolate.h"
+
 #include <string.h>
 
 #include <lualib.h>
 
 #include "image.h"
+#include "l_arena.h"
 #include "l_copy.h"
-#include "lexrt.h"
+#include "l_handler.h"
 
 #define UV_HANDLER 1
 #define UV_PENDING 2 /* marker address -> the host error an effect raised */
@@ -60,7 +63,7 @@
 #define HOOK_PERIOD 1000
 
 typedef struct LIsolate {
-    const void *tag;    /* &iso_tag: see LArena in lexrt.h */
+    const void *tag;    /* &iso_tag: see lxb_test_object */
     lua_State *S;       /* the isolate's state; NULL once closed */
     lx_arena *home;     /* what the build allocated: the image's pages */
     lx_arena *cur;      /* where S allocates now: home, or the call's scope arena */
@@ -659,27 +662,25 @@ static int iso_call(lua_State *L)
 
 /* ------------------------------------------------------------------ the rest */
 
-#define SET_INT(L, name, v) (lua_pushinteger((L), (lua_Integer)(v)), lua_setfield((L), -2, (name)))
-
 static int iso_stats(lua_State *L)
 {
     LIsolate *iso = check_any(L);
     lua_createtable(L, 0, 16);
-    SET_INT(L, "calls", iso->calls);
-    SET_INT(L, "errors", iso->errors);
-    SET_INT(L, "image_bytes", iso->image.nbytes);
-    SET_INT(L, "image_pages", iso->image.mark.npages + iso->image.mark.nchunks);
-    SET_INT(L, "last_call_bytes", iso->last_call_bytes);
-    SET_INT(L, "peak_call_bytes", iso->peak_call_bytes);
-    SET_INT(L, "last_call_pages", iso->last_call_pages);
-    SET_INT(L, "last_call_capacity", iso->last_call_capacity);
-    SET_INT(L, "last_call_wasted", iso->last_call_wasted);
-    SET_INT(L, "restores", iso->restores);
-    SET_INT(L, "instruction_stops", iso->instruction_stops);
-    SET_INT(L, "memory_stops", iso->memory_stops);
-    SET_INT(L, "max_bytes", iso->max_bytes);
+    lxb_setint(L, "calls", iso->calls);
+    lxb_setint(L, "errors", iso->errors);
+    lxb_setint(L, "image_bytes", (lua_Integer)iso->image.nbytes);
+    lxb_setint(L, "image_pages", (lua_Integer)iso->image.mark.npages + (lua_Integer)iso->image.mark.nchunks);
+    lxb_setint(L, "last_call_bytes", (lua_Integer)iso->last_call_bytes);
+    lxb_setint(L, "peak_call_bytes", (lua_Integer)iso->peak_call_bytes);
+    lxb_setint(L, "last_call_pages", (lua_Integer)iso->last_call_pages);
+    lxb_setint(L, "last_call_capacity", (lua_Integer)iso->last_call_capacity);
+    lxb_setint(L, "last_call_wasted", (lua_Integer)iso->last_call_wasted);
+    lxb_setint(L, "restores", iso->restores);
+    lxb_setint(L, "instruction_stops", iso->instruction_stops);
+    lxb_setint(L, "memory_stops", iso->memory_stops);
+    lxb_setint(L, "max_bytes", (lua_Integer)iso->max_bytes);
     if (iso->max_instructions > 0)
-        SET_INT(L, "max_instructions", iso->max_instructions);
+        lxb_setint(L, "max_instructions", iso->max_instructions);
     lua_pushboolean(L, iso->S == NULL);
     lua_setfield(L, -2, "closed");
     return 1;
@@ -730,7 +731,7 @@ static int l_is_isolate(lua_State *L)
     return 1;
 }
 
-const luaL_Reg lxb_isolate_methods[] = {
+static const luaL_Reg isolate_methods[] = {
     {"call", iso_call},
     {"stats", iso_stats},
     {"close", iso_close},
@@ -738,15 +739,26 @@ const luaL_Reg lxb_isolate_methods[] = {
     {NULL, NULL},
 };
 
-const luaL_Reg lxb_isolate_meta[] = {
+static const luaL_Reg isolate_meta[] = {
     {"__gc", iso_gc},
     {"__close", iso_close},
     {"__tostring", iso_tostring},
     {NULL, NULL},
 };
 
-const luaL_Reg lxb_isolate_funcs[] = {
+static const luaL_Reg isolate_funcs[] = {
     {"new_isolate", l_new_isolate},
     {"is_isolate", l_is_isolate},
     {NULL, NULL},
 };
+
+/* The isolate's metatable is protected: its methods are the boundary of
+ * the sandbox's host side. Not an upvalue: only making an isolate needs
+ * it, and that is not on the request path. */
+void lxb_open_isolate(lua_State *L, int up)
+{
+    luaL_newmetatable(L, "lexrt.isolate");
+    lxb_set_metatable(L, -1, isolate_methods, isolate_meta, "lexrt.isolate", up);
+    lua_pop(L, 1);
+    lxb_setfuncs(L, isolate_funcs, up);
+}

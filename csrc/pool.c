@@ -1,9 +1,9 @@
+/* The pool (pool.h): pages, chunks and shells kept for reuse, within bounds. */
 #include "pool.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
 #include "poison.h"
 #include "sysmem.h"
 
@@ -33,7 +33,8 @@ int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chun
     p->page_size = page_size;
     if (max_pages > LX_POOL_MAX_PAGES)
         return -1;
-    if (!lx_recycling()) {
+    p->recycle = lx_recycling();
+    if (!p->recycle) {
         max_pages = 0;
         max_chunk_bytes = 0;
     }
@@ -50,7 +51,7 @@ void lx_pool_destroy(lx_pool *p)
     for (i = 0; i < p->nchunks; i++)
         lx_sys_free(p->chunks[i].ptr);
     for (i = 0; i < p->nshells; i++)
-        lx_arena_free_shell(p->shells[i]);
+        p->free_shell(p->shells[i]);
     lx_sys_free(p->pages);
     p->pages = NULL;
     p->npages = p->cap_pages = p->nchunks = p->nshells = 0;

@@ -1,3 +1,4 @@
+/* The system allocator behind sysmem.h, with its failure injection. */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 
 #include "sysmem.h"

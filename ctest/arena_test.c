@@ -2,14 +2,9 @@
  * C unit tests of lexrt's arena core (csrc/arena.c, pool.c, sysmem.c),
  * no Lua involved.
  *
- * A tiny runner: every CHECK that fails prints one line
- *   FAIL <test>: <file>:<line>: <expression>
- * and the last line is always "ctest: N passed, M failed" (N and M count
- * test functions). Exit status is 0 only when M is 0.
- *
- * Recycling is forced on at start (lx_set_recycling(1)) so that the result
- * does not depend on LEXRT_NO_RECYCLE; test_recycling_off covers the
- * other mode explicitly.
+ * The runner is check.h's; it turns recycling on before each test, so
+ * that the result does not depend on LEXRT_NO_RECYCLE: test_recycling_off
+ * covers the other mode explicitly.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,50 +12,12 @@
 #include <string.h>
 
 #include "arena.h"
+#include "arena_support.h"
+#include "check.h"
 #include "pool.h"
 #include "sysmem.h"
 
-static const char *cur_test = "";
-static int cur_failed;
-static int tests_passed, tests_failed;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            cur_failed++;                                                            \
-            printf("FAIL %s: %s:%d: %s\n", cur_test, __FILE__, __LINE__, #cond);    \
-            fflush(stdout);                                                          \
-        }                                                                            \
-    } while (0)
-
-/* For loops that check thousands of values: stop at the first failure so a
- * single bug does not print thousands of lines. */
-#define CHECK_OR_BREAK(cond)                                                         \
-    if (!(cond)) {                                                                   \
-        CHECK(cond);                                                                 \
-        break;                                                                       \
-    }
-
 #define TWO32 ((int64_t)1 << 32)
-
-static uint64_t key_state = 0x1234567887654321u;
-
-static lx_arena *mk(lx_pool *pool, size_t page_size, size_t max_bytes)
-{
-    lx_arena *a = lx_arena_new(pool, page_size, max_bytes, lx_next_key(&key_state));
-    if (a == NULL) {
-        printf("FAIL %s: lx_arena_new returned NULL\n", cur_test);
-        exit(2);
-    }
-    return a;
-}
-
-static lx_stats st(const lx_arena *a)
-{
-    lx_stats s;
-    lx_arena_stats(a, &s);
-    return s;
-}
 
 static int stats_equal(const lx_stats *x, const lx_stats *y)
 {
@@ -68,24 +25,6 @@ static int stats_equal(const lx_stats *x, const lx_stats *y)
            x->page_count == y->page_count && x->pages == y->pages && x->chunks == y->chunks &&
            x->allocs == y->allocs && x->large_allocs == y->large_allocs &&
            x->capacity == y->capacity && x->peak_bytes == y->peak_bytes && x->resets == y->resets;
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *c = p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        c[i] = (unsigned char)(seed + i * 131u + (i >> 8));
-}
-
-static int check_fill(const void *p, size_t n, unsigned seed)
-{
-    const unsigned char *c = p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (c[i] != (unsigned char)(seed + i * 131u + (i >> 8)))
-            return 0;
-    return 1;
 }
 
 /* Whether lx_arena_lookup(a, h) is NULL or exactly one of a's live blocks. */
@@ -230,7 +169,7 @@ static void test_no_overlap(void)
         n++;
     }
     for (i = 0; i < n; i++)
-        CHECK_OR_BREAK(check_fill((void *)r[i].beg, r[i].end - r[i].beg, r[i].seed));
+        CHECK_OR_BREAK(filled((void *)r[i].beg, r[i].end - r[i].beg, r[i].seed));
     qsort(r, n, sizeof r[0], cmp_region);
     for (i = 1; i < n; i++)
         CHECK_OR_BREAK(r[i - 1].end <= r[i].beg);
@@ -556,7 +495,7 @@ static void test_handles_basic(void)
     for (i = 0; i < 1000; i++) {
         lx_block *blk = lx_arena_lookup(a, ha[i]);
         CHECK_OR_BREAK(blk != NULL && blk->ptr == pa[i] && blk->len == i % 50 + 1);
-        CHECK_OR_BREAK(check_fill(blk->ptr, blk->len, (unsigned)i));
+        CHECK_OR_BREAK(filled(blk->ptr, blk->len, (unsigned)i));
     }
     /* distinct handles */
     for (i = 1; i < 1000; i++)
@@ -1075,7 +1014,7 @@ static int fi_consistent(lx_arena *a, struct fi_block *bl, size_t nbl)
     size_t i, nh = 0, large = 0;
     lx_stats s = st(a);
     for (i = 0; i < nbl; i++) {
-        if (!check_fill(bl[i].p, bl[i].n, bl[i].seed))
+        if (!filled(bl[i].p, bl[i].n, bl[i].seed))
             return 0;
         if (bl[i].has_h) {
             lx_block *b = lx_arena_lookup(a, bl[i].h);
@@ -1337,12 +1276,6 @@ static void test_shell_reuse(void)
 
 /* ------------------------------------------------------------------ */
 
-struct test {
-    const char *name;
-    void (*fn)(void);
-};
-
-#define T(f) {#f, f}
 static const struct test tests[] = {
     T(test_valid_page_size),
     T(test_empty),
@@ -1374,23 +1307,4 @@ static const struct test tests[] = {
     T(test_shell_reuse),
 };
 
-int main(int argc, char **argv)
-{
-    size_t i;
-    lx_set_recycling(1);
-    for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL)
-            continue;
-        cur_test = tests[i].name;
-        cur_failed = 0;
-        tests[i].fn();
-        lx_sys_fail_after(-1);
-        lx_set_recycling(1);
-        if (cur_failed)
-            tests_failed++;
-        else
-            tests_passed++;
-    }
-    printf("ctest: %d passed, %d failed\n", tests_passed, tests_failed);
-    return tests_failed != 0;
-}
+CTEST_MAIN(tests)

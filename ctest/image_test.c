@@ -3,8 +3,8 @@
  * isolate (csrc/image.c, and lx_arena_realloc / mark / rewind /
  * set_budget in csrc/arena.c), no Lua involved.
  *
- * Same runner and output as arena_test.c: one line per failed check, and
- * the last line "ctest: N passed, M failed".
+ * The runner is check.h's: one line per failed check, and the last line
+ * "ctest: N passed, M failed".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,59 +12,11 @@
 #include <string.h>
 
 #include "arena.h"
+#include "arena_support.h"
+#include "check.h"
 #include "image.h"
 #include "pool.h"
 #include "sysmem.h"
-
-static const char *cur_test = "";
-static int cur_failed;
-static int tests_passed, tests_failed;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            cur_failed++;                                                            \
-            printf("FAIL %s: %s:%d: %s\n", cur_test, __FILE__, __LINE__, #cond);    \
-            fflush(stdout);                                                          \
-        }                                                                            \
-    } while (0)
-
-static uint64_t key_state = 0x5eed5eed12345678u;
-
-static lx_arena *mk(lx_pool *pool, size_t page_size, size_t max_bytes)
-{
-    lx_arena *a = lx_arena_new(pool, page_size, max_bytes, lx_next_key(&key_state));
-    if (a == NULL) {
-        printf("FAIL %s: lx_arena_new returned NULL\n", cur_test);
-        exit(2);
-    }
-    return a;
-}
-
-static lx_stats st(const lx_arena *a)
-{
-    lx_stats s;
-    lx_arena_stats(a, &s);
-    return s;
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *c = p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        c[i] = (unsigned char)(seed + i * 131u + (i >> 8));
-}
-
-static int filled(const void *p, size_t n, unsigned seed)
-{
-    const unsigned char *c = p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (c[i] != (unsigned char)(seed + i * 131u + (i >> 8)))
-            return 0;
-    return 1;
-}
 
 /* ------------------------------------------------------------------ realloc */
 
@@ -433,12 +385,6 @@ static void test_image_take_survives_failed_allocations(void)
 
 /* ------------------------------------------------------------------ */
 
-struct test {
-    const char *name;
-    void (*fn)(void);
-};
-
-#define T(f) {#f, f}
 static const struct test tests[] = {
     T(test_realloc_follows_lua_alloc),
     T(test_realloc_moves_a_block_that_is_not_topmost),
@@ -455,23 +401,4 @@ static const struct test tests[] = {
     T(test_image_take_survives_failed_allocations),
 };
 
-int main(int argc, char **argv)
-{
-    size_t i;
-    lx_set_recycling(1);
-    for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL)
-            continue;
-        cur_test = tests[i].name;
-        cur_failed = 0;
-        tests[i].fn();
-        lx_sys_fail_after(-1);
-        lx_set_recycling(1);
-        if (cur_failed)
-            tests_failed++;
-        else
-            tests_passed++;
-    }
-    printf("ctest: %d passed, %d failed\n", tests_passed, tests_failed);
-    return tests_failed != 0;
-}
+CTEST_MAIN(tests)

@@ -181,6 +181,69 @@ local function run_code(code)
   return lines, status
 end
 
+-- README's Layout tables: the paths each row names. A name without a
+-- slash is relative to the directory of the row's first path; `x.[ch]`
+-- names x.c and x.h. Returns a set of files and a list of directories.
+local function layout_paths()
+  local f = assert(io.open("README.md", "r"))
+  local text = f:read("a")
+  f:close()
+  local section = assert(text:match("\n## Layout\n(.-)\n## "), "README.md has no Layout section")
+  local EXT = { c = true, h = true, lua = true, sh = true, py = true, awk = true, txt = true, md = true }
+  local files, dirs = {}, {}
+  for row in section:gmatch("\n(| `[^\n]*)") do
+    local base
+    for name in row:gmatch("`([^`]+)`") do
+      local ext = name:match("%.(%a+)$")
+      if base == nil then
+        base = name:match("^(.*/)") or ""
+      elseif not name:find("/", 1, true) and (EXT[ext] or name:match("%.%[ch%]$")) then
+        name = base .. name
+      end
+      if name:find("[<%s(*]") or not name:find("/", 1, true) then
+        name = nil -- a module, a function, a variable, a placeholder: not a path
+      elseif name:sub(-1) == "/" then
+        dirs[#dirs + 1] = name
+      elseif name:match("%.%[ch%]$") then
+        files[name:gsub("%[ch%]$", "c")] = true
+        files[name:gsub("%[ch%]$", "h")] = true
+      else
+        files[name] = true
+      end
+    end
+  end
+  return files, dirs
+end
+
+describe("README's layout", function()
+  -- Only a checkout knows which files are the project's (not build output).
+  local code, tracked = sh("git ls-files csrc lua spec bench scripts bin examples fuzz ctest docs")
+  local it_in_git = code == 0 and tracked ~= "" and it or pending
+
+  it_in_git("names every file of the tree, or the directory it lies in", function()
+    local files, dirs = layout_paths()
+    for path in tracked:gmatch("[^\n]+") do
+      local covered = files[path] or path:match("/%.[^/]+$") ~= nil -- dot files: git's, not ours
+      for _, dir in ipairs(dirs) do
+        covered = covered or path:sub(1, #dir) == dir
+      end
+      assert.is_true(covered, "README.md's Layout does not name " .. path)
+    end
+  end)
+
+  it_in_git("names only files that exist", function()
+    local files = layout_paths()
+    local n = 0
+    for path in pairs(files) do
+      local f = io.open(path, "r")
+      assert.is_not_nil(f, "README.md's Layout names " .. path .. ", which does not exist")
+      f:close()
+      n = n + 1
+    end
+    assert.is_true(n > 40)
+  end)
+end)
+
 describe("README's tour", function()
   local tour = block_under("A short tour")
 

@@ -17,6 +17,7 @@ run and sweep check their options here, then:
   stats.lua    the statistics themselves (pure functions)
 ]]
 
+local argcheck = require("lexrt.argcheck")
 local Rng = require("lexrt.experiment.rng")
 local measure = require("lexrt.experiment.measure")
 local modes = require("lexrt.experiment.modes")
@@ -377,13 +378,6 @@ local function options(opts, fname)
   return o
 end
 
--- Every argument error of run and sweep reads the same way, luaL_argerror
--- style, and points at the caller: level 3 is this function, run or
--- sweep, their caller.
-local function argerror(fname, msg)
-  error(("bad argument #1 to '%s' (%s)"):format(fname, msg), 3)
-end
-
 ---------------------------------------------------------------- running
 
 -- Each mode at each page size (one row for the modes without pages) and
@@ -456,7 +450,7 @@ Returns the result table documented in docs/API.md, with by_mode[mode]
 function M.run(opts)
   local o, err = options(opts, "run")
   if not o then
-    argerror("run", err)
+    argcheck.argerror(1, "run", err)
   end
   local result = measure_all(o)
   result.by_mode = {}
@@ -476,7 +470,7 @@ per mode, page size and concurrency.
 function M.sweep(opts)
   local o, err = options(opts, "sweep")
   if not o then
-    argerror("sweep", err)
+    argcheck.argerror(1, "sweep", err)
   end
   return measure_all(o)
 end

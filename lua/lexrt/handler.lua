@@ -1,25 +1,22 @@
--- The default effect handler. The request path (scopes, their arenas and
--- with_scope) is C, in csrc/l_handler.c; this file adds what is not hot:
--- the effect gate, the call budget and spawn_for_worker, to the same
--- method table, and validates the constructor's options.
+-- The default effect handler's Lua half: the constructor's options, the
+-- effect gate (dispatch), the call budget and spawn_for_worker. What
+-- lives here and what in C, and the one call each method makes into C,
+-- is written once, at the top of csrc/l_handler.c.
+local argcheck = require("lexrt.argcheck")
 local core = require("lexrt.core")
 local policy = require("lexrt.policy")
+
+local argerror = argcheck.argerror
 
 -- The Lua methods. core._handler_front (at the end) copies them into the
 -- method table every handler shares, once, and hands back the C
 -- functions below; core exports neither, so no script can reach them.
 local methods = {}
-local new_handler, env_of, is_handler
+local new_handler, handler_env
 
 local M = {}
 
 local OPTIONS = { policy = true, effects = true, page_size = true, max_bytes = true, pool_pages = true }
-
--- Raises in luaL_argerror's words, blaming the caller of the function
--- `level` frames up (default: the caller of the function calling this).
-local function argerror(n, fname, msg, level)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), level or 3)
-end
 
 local function check_effects(effects)
   if effects == nil then
@@ -67,14 +64,17 @@ function M.deny_all()
   return make(nil, true)
 end
 
+-- The env of the handler a Lua method was called on, in one call into C;
+-- else the error, blaming the method's caller.
 local function check_open(h, fname)
-  if not is_handler(h) then
-    argerror(1, fname, "lexrt.handler expected, got " .. type(h), 4)
+  local env, closed = handler_env(h)
+  if env == nil then
+    if closed then
+      error("handler is closed", 3)
+    end
+    argerror(1, fname, argcheck.expected("lexrt.handler", h), 3)
   end
-  if h:is_closed() then
-    error("handler is closed", 3)
-  end
-  return env_of(h)
+  return env
 end
 
 -- The functions for kind.op: effects["mcp:ocpp"] first, then effects.mcp,
@@ -93,10 +93,10 @@ end
 function methods:dispatch(kind, op, ...)
   local env = check_open(self, "dispatch")
   if type(kind) ~= "string" then
-    argerror(1, "dispatch", "string expected, got " .. type(kind))
+    argerror(1, "dispatch", argcheck.expected("string", kind))
   end
   if type(op) ~= "string" then
-    argerror(2, "dispatch", "string expected, got " .. type(op))
+    argerror(2, "dispatch", argcheck.expected("string", op))
   end
   if env.deny then
     error(("effects not permitted (attempted %s.%s)"):format(kind, op), 2)
@@ -114,8 +114,8 @@ end
 
 function methods:note_call_budget(cost)
   local env = check_open(self, "note_call_budget")
-  local n = type(cost) == "number" and math.tointeger(cost)
-  if not n or n < 0 then
+  local n = argcheck.tocount(cost, "cost")
+  if not n then
     argerror(1, "note_call_budget", "non-negative integer expected, got " .. tostring(cost))
   end
   local ceiling = env.policy.budget
@@ -140,14 +140,14 @@ function methods:spawn_for_worker()
   return new_handler({}, worker_env, self)
 end
 
--- with_scope is C (l_handler.c): it is on the request path.
-
 local front = core._handler_front(methods)
-new_handler, env_of, is_handler = front.new_handler, front.handler_env, front.is_handler
+new_handler, handler_env = front.new_handler, front.handler_env
 
--- Whether v is a lexrt.handler (lexrt.isolate checks its option with it).
+-- Whether v is a lexrt.handler, open or closed (lexrt.isolate checks its
+-- option with it).
 function M.is_handler(v)
-  return is_handler(v)
+  local env, closed = handler_env(v)
+  return env ~= nil or closed
 end
 
 return M

@@ -2,6 +2,7 @@
 -- every allocation lives in the handler's request scope (see
 -- csrc/l_isolate.c). This front checks the options and reads the chunk;
 -- the state, its image and every call are C.
+local argcheck = require("lexrt.argcheck")
 local core = require("lexrt.core")
 local handler = require("lexrt.handler")
 
@@ -13,11 +14,9 @@ local OPTIONS = {
 local LIBS = { string = true, table = true, math = true, utf8 = true, coroutine = true }
 local DEFAULT_LIBS = { "string", "table", "math", "utf8", "coroutine" }
 
--- Blames the caller of lexrt.isolate: `level` is 3 from the constructor
--- itself, 4 from a helper it calls.
-local function argerror(msg, level)
-  error(("bad argument #1 to 'isolate' (%s)"):format(msg), level or 3)
-end
+-- Every argument error blames the caller of lexrt.isolate: argcheck's
+-- level 2 (its default) from the constructor itself, 3 from a helper.
+local argerror = argcheck.argerror
 
 -- An integer, or a float with an integer value (max_instructions = 1e7).
 local function count(opts, key, least)
@@ -27,7 +26,7 @@ local function count(opts, key, least)
   end
   local n = type(v) == "number" and math.tointeger(v)
   if not n or n < least then
-    argerror(("%s must be an integer >= %d, got %s"):format(key, least, tostring(v)), 4)
+    argerror(1, "isolate", ("%s must be an integer >= %d, got %s"):format(key, least, tostring(v)), 3)
   end
   return n
 end
@@ -35,7 +34,7 @@ end
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then
-    argerror("cannot read file: " .. tostring(err), 4)
+    argerror(1, "isolate", "cannot read file: " .. tostring(err), 3)
   end
   local text = f:read("a")
   f:close()
@@ -47,14 +46,15 @@ local function libs_of(list)
     return DEFAULT_LIBS
   end
   if type(list) ~= "table" then
-    argerror("libs must be a list of library names, got " .. type(list), 4)
+    argerror(1, "isolate", "libs must be a list of library names, got " .. type(list), 3)
   end
   local out = {}
   for i = 1, rawlen(list) do
     local name = rawget(list, i)
     if not LIBS[name] then
-      argerror(("library '%s' is not allowed in an isolate (allowed: string, table, math, utf8, coroutine)")
-        :format(tostring(name)), 4)
+      argerror(1, "isolate",
+        ("library '%s' is not allowed in an isolate (allowed: string, table, math, utf8, coroutine)")
+          :format(tostring(name)), 3)
     end
     out[i] = name
   end
@@ -63,26 +63,26 @@ end
 
 return function(opts)
   if type(opts) ~= "table" then
-    argerror("table expected, got " .. type(opts))
+    argerror(1, "isolate", "table expected, got " .. type(opts))
   end
   -- Raw access throughout: no metamethod of the caller's table runs.
   for k in next, opts do
     if not OPTIONS[k] then
-      argerror("unknown option '" .. tostring(k) .. "'")
+      argerror(1, "isolate", "unknown option '" .. tostring(k) .. "'")
     end
   end
   local source, file, name = rawget(opts, "source"), rawget(opts, "file"), rawget(opts, "name")
   if (source == nil) == (file == nil) then
-    argerror("exactly one of source and file expected")
+    argerror(1, "isolate", "exactly one of source and file expected")
   end
   if source ~= nil and type(source) ~= "string" then
-    argerror("source must be a string, got " .. type(source))
+    argerror(1, "isolate", "source must be a string, got " .. type(source))
   end
   if file ~= nil and type(file) ~= "string" then
-    argerror("file must be a string, got " .. type(file))
+    argerror(1, "isolate", "file must be a string, got " .. type(file))
   end
   if name ~= nil and type(name) ~= "string" then
-    argerror("name must be a string, got " .. type(name))
+    argerror(1, "isolate", "name must be a string, got " .. type(name))
   end
   local chunkname
   if file then
@@ -100,7 +100,7 @@ return function(opts)
   if h == nil then
     h = handler.new()
   elseif not handler.is_handler(h) then
-    argerror("handler must be a lexrt.handler, got " .. type(h))
+    argerror(1, "isolate", "handler must be a lexrt.handler, got " .. type(h))
   elseif h:is_closed() then
     error("handler is closed", 2)
   end

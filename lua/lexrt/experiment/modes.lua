@@ -34,14 +34,18 @@ local M = {}
 -- The mode every other one is compared with.
 M.BASELINE = "gc"
 
--- The C module is loaded only when a mode that needs it runs, so that the
+-- The library's parts the arena modes use (not the lexrt module, which
+-- loads the experiment), loaded only when such a mode runs, so that the
 -- gc modes work before the binding is built.
 local function lexrt()
-  local ok, mod = pcall(require, "lexrt")
+  local ok, core = pcall(require, "lexrt.core")
   if not ok then
-    error("the arena modes need the lexrt C module (lexrt.core): " .. tostring(mod):match("^[^\n]*"), 0)
+    error("the arena modes need the lexrt C module (lexrt.core): " .. tostring(core):match("^[^\n]*"), 0)
   end
-  return mod
+  return {
+    arena = core.arena, handler = require("lexrt.handler").new, isolate = require("lexrt.isolate"),
+    PAGE_BYTES = core.PAGE_BYTES,
+  }
 end
 
 local function contexts(make, mode, slots)
@@ -51,6 +55,17 @@ local function contexts(make, mode, slots)
     ctxs[k].yields = slots > 1
   end
   return ctxs
+end
+
+-- Bytes held by the arenas of the requests open in these contexts.
+local function open_capacity(ctxs)
+  local bytes = 0
+  for _, ctx in ipairs(ctxs) do
+    if ctx.a then
+      bytes = bytes + ctx.a:stats().capacity
+    end
+  end
+  return bytes
 end
 
 ---------------------------------------------------------------- gc, gc-gen
@@ -97,13 +112,7 @@ end
 
 function Scoped:held()
   local s = self.h:stats()
-  local bytes = s.pages_pooled * s.page_size + s.chunk_bytes_pooled
-  for _, ctx in ipairs(self.ctxs) do
-    if ctx.a then
-      bytes = bytes + ctx.a:stats().capacity
-    end
-  end
-  return bytes
+  return s.pages_pooled * s.page_size + s.chunk_bytes_pooled + open_capacity(self.ctxs)
 end
 
 function Scoped:pool()
@@ -152,13 +161,7 @@ function Fresh:request(k, req, probe)
 end
 
 function Fresh:held()
-  local bytes = 0
-  for _, ctx in ipairs(self.ctxs) do
-    if ctx.a then
-      bytes = bytes + ctx.a:stats().capacity
-    end
-  end
-  return bytes
+  return open_capacity(self.ctxs)
 end
 
 Fresh.pool = Plain.pool
@@ -236,8 +239,8 @@ end
 
 -- Whether this build has isolates (the isolate mode is listed only then).
 local function has_isolates()
-  local ok, mod = pcall(require, "lexrt")
-  return ok and type(mod) == "table" and mod.isolate ~= nil
+  local ok, core = pcall(require, "lexrt.core")
+  return ok and type(core) == "table" and core.new_isolate ~= nil
 end
 
 ----------------------------------------------------------------

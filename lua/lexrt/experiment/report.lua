@@ -127,17 +127,7 @@ local function num(v, fmt)
   return (fmt or "%.0f"):format(v)
 end
 
--- Three significant figures, so that µs and KiB read alike at any size.
-local function sig(v)
-  if v == nil then
-    return "-"
-  elseif v >= 100 then
-    return ("%.0f"):format(v)
-  elseif v >= 10 then
-    return ("%.1f"):format(v)
-  end
-  return ("%.2f"):format(v)
-end
+local sig = summary.figures
 
 local function between(lo, hi, fmt)
   if lo == nil then
@@ -279,16 +269,7 @@ local function legend(results)
       .. " peak held: the Lua heap's peak during the timed requests plus the arena memory held at most"
       .. " (pages and chunks of the open requests, and those a pool keeps). GC cycles: per round.",
   }
-  local seen, notes = {}, {}
-  for _, result in ipairs(results) do
-    for _, note in ipairs(result.notes) do
-      if not seen[note] then
-        seen[note] = true
-        notes[#notes + 1] = note
-      end
-    end
-  end
-  for _, note in ipairs(notes) do
+  for _, note in ipairs(summary.union(results, "notes")) do
     text[#text + 1] = note
   end
   text[#text + 1] = r1.not_measured.collector_time

@@ -26,6 +26,19 @@ local function size_label(bytes)
 end
 M.size_label = size_label
 
+-- A measured amount to three significant figures (whole numbers from 100
+-- up), so that µs and KiB read alike at any size; "-" for none.
+function M.figures(v)
+  if v == nil then
+    return "-"
+  elseif v >= 100 then
+    return ("%.0f"):format(v)
+  elseif v >= 10 then
+    return ("%.1f"):format(v)
+  end
+  return ("%.2f"):format(v)
+end
+
 local function column(rounds, key)
   local out = {}
   for r, seg in ipairs(rounds) do
@@ -147,6 +160,22 @@ end
 
 -- A ratio with two decimals, or three where two would show a bound
 -- that lies off 1 as 1.00 (and so hide why the verdict is what it is).
+-- The values of every result's list `field` (result.modes, result.notes),
+-- each once, in the order first met: what a report or plot of several
+-- results lists.
+function M.union(results, field)
+  local list, seen = {}, {}
+  for _, result in ipairs(results) do
+    for _, v in ipairs(result[field]) do
+      if not seen[v] then
+        seen[v] = true
+        list[#list + 1] = v
+      end
+    end
+  end
+  return list
+end
+
 function M.ratio_text(v)
   local s = ("%.2f"):format(v)
   if s == "1.00" and v ~= 1 then

@@ -42,15 +42,7 @@ local function fmt(v)
   return ("%.3g"):format(v)
 end
 
--- A measured amount: whole numbers from 100 up, three figures below.
-local function amount(v)
-  if v >= 100 then
-    return ("%.0f"):format(v)
-  elseif v >= 10 then
-    return ("%.1f"):format(v)
-  end
-  return ("%.2f"):format(v)
-end
+local amount = summary.figures
 
 local function style_of(mode)
   for k, name in ipairs(modes.NAMES) do
@@ -423,15 +415,7 @@ end
 -- results: a list of results (one per workload), all runs or all sweeps.
 -- Returns the SVG text.
 function M.plot(results)
-  local list, seen = {}, {}
-  for _, result in ipairs(results) do
-    for _, mode in ipairs(result.modes) do
-      if not seen[mode] then
-        seen[mode] = true
-        list[#list + 1] = mode
-      end
-    end
-  end
+  local list = summary.union(results, "modes")
   local height = TOP + #results * BLOCK_H + 20 * #list + 60
   local out = {}
   out[#out + 1] = '<?xml version="1.0" encoding="UTF-8"?>'
