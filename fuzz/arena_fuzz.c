@@ -124,6 +124,13 @@ struct ring {
     size_t n, pos;
 };
 
+/* The model's books on an arena, saved whole by a take and put back whole
+ * by a restore, so the two cannot disagree on what an image holds. */
+struct mbooks {
+    size_t bytes, allocs, large, wasted, live_len;
+    size_t nchunks, chunk_lo, chunk_hi; /* live chunks; bounds on their sizes */
+};
+
 struct marena {
     lx_arena *a; /* NULL: the slot is empty (creation failed) */
     int pooled;
@@ -137,12 +144,12 @@ struct marena {
     size_t *hmap; /* handle index -> index in b */
     size_t nh, caph;
 
-    size_t bytes, allocs, large, wasted, peak, live_len;
+    struct mbooks k;
+    size_t peak;
     unsigned long long resets;
     uintptr_t cur, end; /* the bump window, as the model sees it */
     uintptr_t *pages;
     size_t npages, cappages, ipage;
-    size_t nchunks, chunk_lo, chunk_hi; /* live chunks; bounds on their sizes */
 
     lx_chunk *chunks; /* the live chunks, as the arena reported them */
     size_t capchunks;
@@ -154,11 +161,11 @@ struct marena {
     lx_image im;
     int im_valid;
     struct mblk *im_b;
-    size_t im_nb, im_bytes, im_allocs, im_large, im_wasted, im_live;
+    struct mbooks im_k;
+    size_t im_nb;
     uintptr_t im_cur, im_end;
     size_t im_ipage, im_inuse; /* pages in use at the take: ipage + 1, or 0 */
     uintptr_t *im_pages;
-    size_t im_nchunks, im_chunk_lo, im_chunk_hi;
     lx_chunk *im_chunks;
 };
 
@@ -191,7 +198,7 @@ static size_t total_live(void)
 {
     size_t i, t = 0;
     for (i = 0; i < NSLOTS; i++)
-        t += S.m[i].live_len;
+        t += S.m[i].k.live_len;
     return t;
 }
 
@@ -245,7 +252,7 @@ static void check_pool(void)
     for (i = 0; i < (size_t)S.nar; i++)
         if (S.m[i].a != NULL && S.m[i].pooled) {
             live_pages += S.m[i].npages;
-            live_chunks += S.m[i].nchunks;
+            live_chunks += S.m[i].k.nchunks;
         }
     FAILIF(S.pool.pages_live != live_pages);
     FAILIF(S.pool.chunks_live != live_chunks);
@@ -270,27 +277,27 @@ static void check_stats(struct marena *m, int deep)
     lx_arena_stats(a, &s);
     FAILIF(a->page_size != m->ps);
     FAILIF(a->nblocks != m->nh);
-    FAILIF(s.bytes_allocated != m->bytes);
-    FAILIF(s.allocs != m->allocs);
-    FAILIF(s.large_allocs != m->large);
-    FAILIF(s.wasted != m->wasted);
+    FAILIF(s.bytes_allocated != m->k.bytes);
+    FAILIF(s.allocs != m->k.allocs);
+    FAILIF(s.large_allocs != m->k.large);
+    FAILIF(s.wasted != m->k.wasted);
     FAILIF(s.resets != m->resets);
     FAILIF(s.pages != m->npages);
-    FAILIF(s.peak_bytes != (m->peak > m->bytes ? m->peak : m->bytes));
+    FAILIF(s.peak_bytes != (m->peak > m->k.bytes ? m->peak : m->k.bytes));
     if (!m->pooled) {
         kept_chunks = a->own.nchunks;
         kept_bytes = a->own.chunk_bytes;
         FAILIF(a->own.pages_live != m->npages);
-        FAILIF(a->own.chunks_live != m->nchunks);
+        FAILIF(a->own.chunks_live != m->k.nchunks);
         FAILIF(a->own.nchunks > LX_POOL_CHUNKS);
         FAILIF(a->own.npages != 0);
         if (!S.recycling)
             FAILIF(kept_chunks != 0);
     }
-    FAILIF(s.chunks != m->nchunks + kept_chunks);
+    FAILIF(s.chunks != m->k.nchunks + kept_chunks);
     FAILIF(s.page_count != s.pages + s.chunks);
-    FAILIF(s.capacity < m->npages * m->ps + m->chunk_lo + kept_bytes);
-    FAILIF(s.capacity > m->npages * m->ps + m->chunk_hi + kept_bytes);
+    FAILIF(s.capacity < m->npages * m->ps + m->k.chunk_lo + kept_bytes);
+    FAILIF(s.capacity > m->npages * m->ps + m->k.chunk_hi + kept_bytes);
     if (deep) {
         size_t i, sum = 0, nh = 0, large = 0;
         for (i = 0; i < m->nb; i++) {
@@ -299,10 +306,10 @@ static void check_stats(struct marena *m, int deep)
             large += (size_t)m->b[i].large;
             check_fill(&m->b[i]);
         }
-        FAILIF(sum != m->bytes);
+        FAILIF(sum != m->k.bytes);
         FAILIF(nh != m->nh);
-        FAILIF(large != m->large);
-        FAILIF(m->nb != m->allocs);
+        FAILIF(large != m->k.large);
+        FAILIF(m->nb != m->k.allocs);
     }
 }
 
@@ -358,8 +365,8 @@ static void image_drop(struct marena *m)
 static void model_clear(struct marena *m)
 {
     m->nb = m->nh = 0;
-    m->bytes = m->allocs = m->large = m->wasted = m->live_len = 0;
-    m->nchunks = m->chunk_lo = m->chunk_hi = 0;
+    m->k.bytes = m->k.allocs = m->k.large = m->k.wasted = m->k.live_len = 0;
+    m->k.nchunks = m->k.chunk_lo = m->k.chunk_hi = 0;
     m->gen_known = 0;
 }
 
@@ -436,7 +443,7 @@ static void op_alloc_from(struct marena *m, size_t n, size_t align, int with_h, 
         return;
     lx_arena_stats(a, &s0);
     nb0 = a->nblocks;
-    budget_left = m->max_bytes - m->bytes;
+    budget_left = m->max_bytes - m->k.bytes;
     large = n > m->ps;
     if (large) {
         want_ok = n <= budget_left;
@@ -474,10 +481,10 @@ static void op_alloc_from(struct marena *m, size_t n, size_t align, int with_h, 
     FAILIF(((uintptr_t)q & (align - 1)) != 0);
     if (large) {
         FAILIF(((uintptr_t)q & 4095u) != 0);
-        m->nchunks++;
-        m->large++;
-        m->chunk_lo += (n + 4095u) & ~(size_t)4095u;
-        m->chunk_hi += 2 * n > ((n + 4095u) & ~(size_t)4095u) ? 2 * n : (n + 4095u) & ~(size_t)4095u;
+        m->k.nchunks++;
+        m->k.large++;
+        m->k.chunk_lo += (n + 4095u) & ~(size_t)4095u;
+        m->k.chunk_hi += 2 * n > ((n + 4095u) & ~(size_t)4095u) ? 2 * n : (n + 4095u) & ~(size_t)4095u;
     } else if (!new_page) {
         FAILIF((uintptr_t)q != want_ptr);
         m->cur = (uintptr_t)q + n;
@@ -498,13 +505,13 @@ static void op_alloc_from(struct marena *m, size_t n, size_t align, int with_h, 
             m->ipage = m->npages - 1;
         }
         if (m->cur <= m->end)
-            m->wasted += m->end - m->cur;
+            m->k.wasted += m->end - m->cur;
         m->cur = (uintptr_t)q + n;
         m->end = (uintptr_t)q + m->ps;
     }
-    m->bytes += pad + n;
-    m->allocs++;
-    m->live_len += n;
+    m->k.bytes += pad + n;
+    m->k.allocs++;
+    m->k.live_len += n;
 #ifdef LX_HAVE_ASAN
     if (n > 0)
         FAILIF(__asan_region_is_poisoned(q, n) != NULL);
@@ -541,13 +548,13 @@ static void op_alloc_from(struct marena *m, size_t n, size_t align, int with_h, 
         m->hmap[m->nh++] = m->nb;
     }
     if (large) {
-        if (m->nchunks > m->capchunks) {
+        if (m->k.nchunks > m->capchunks) {
             m->capchunks = m->capchunks ? m->capchunks * 2 : 16;
             m->chunks = xrealloc(m->chunks, m->capchunks * sizeof *m->chunks);
         }
         /* The pool picks the chunk; its size is whatever the pool had. */
         FAILIF(a->chunks[a->nchunks - 1].ptr != q);
-        m->chunks[m->nchunks - 1] = a->chunks[a->nchunks - 1];
+        m->chunks[m->k.nchunks - 1] = a->chunks[a->nchunks - 1];
     }
     push_block(m, &blk);
     fill(&m->b[m->nb - 1]);
@@ -600,7 +607,7 @@ static void op_realloc(struct marena *m, size_t pick, size_t n, uint32_t seed)
     }
     delta = n - b->len;
     if (!b->large && b->len > 0 && m->cur <= m->end && (uintptr_t)b->ptr + b->len == m->cur &&
-        delta <= m->end - m->cur && delta <= m->max_bytes - m->bytes &&
+        delta <= m->end - m->cur && delta <= m->max_bytes - m->k.bytes &&
         n - b->len <= MEM_LIMIT - total_live()) {
         q = lx_arena_realloc(a, b->ptr, b->len, n, 8);
         FAILIF(q != b->ptr);
@@ -608,8 +615,8 @@ static void op_realloc(struct marena *m, size_t pick, size_t n, uint32_t seed)
             if (q[i] != pat(b->seed, i))
                 die(__LINE__, "growing in place changed the block's bytes");
         m->cur += delta;
-        m->bytes += delta;
-        m->live_len += delta;
+        m->k.bytes += delta;
+        m->k.live_len += delta;
         b->len = n;
         b->seed = seed;
         fill(b);
@@ -625,7 +632,7 @@ static void op_set_budget(struct marena *m, size_t max_bytes)
     if (m->a == NULL)
         return;
     rc = lx_arena_set_budget(m->a, max_bytes);
-    if (max_bytes < m->bytes) {
+    if (max_bytes < m->k.bytes) {
         FAILIF(rc != -1);
     } else {
         FAILIF(rc != 0);
@@ -650,11 +657,7 @@ static void op_take(struct marena *m)
     if (m->nb > 0)
         memcpy(m->im_b, m->b, m->nb * sizeof *m->b);
     m->im_nb = m->nb;
-    m->im_bytes = m->bytes;
-    m->im_allocs = m->allocs;
-    m->im_large = m->large;
-    m->im_wasted = m->wasted;
-    m->im_live = m->live_len;
+    m->im_k = m->k;
     m->im_cur = m->cur;
     m->im_end = m->end;
     m->im_ipage = m->ipage;
@@ -662,14 +665,11 @@ static void op_take(struct marena *m)
     m->im_pages = xrealloc(NULL, (m->im_inuse + 1) * sizeof *m->im_pages);
     for (i = 0; i < m->im_inuse; i++)
         m->im_pages[i] = m->pages[i];
-    m->im_nchunks = m->nchunks;
-    m->im_chunk_lo = m->chunk_lo;
-    m->im_chunk_hi = m->chunk_hi;
-    m->im_chunks = xrealloc(NULL, (m->nchunks + 1) * sizeof *m->im_chunks);
-    if (m->nchunks > 0)
-        memcpy(m->im_chunks, m->chunks, m->nchunks * sizeof *m->chunks);
-    FAILIF(m->im.mark.npages != m->im_inuse || m->im.mark.nchunks != m->nchunks);
-    FAILIF(m->im.mark.bytes != m->bytes);
+    m->im_chunks = xrealloc(NULL, (m->k.nchunks + 1) * sizeof *m->im_chunks);
+    if (m->k.nchunks > 0)
+        memcpy(m->im_chunks, m->chunks, m->k.nchunks * sizeof *m->chunks);
+    FAILIF(m->im.mark.npages != m->im_inuse || m->im.mark.nchunks != m->k.nchunks);
+    FAILIF(m->im.mark.bytes != m->k.bytes);
 }
 
 static void op_restore(struct marena *m)
@@ -680,12 +680,12 @@ static void op_restore(struct marena *m)
     if (m->a == NULL || !m->im_valid)
         return;
     /* Sound only over the very pages and chunks the image was taken from. */
-    if (m->im_inuse > m->npages || m->im_nchunks > m->nchunks || m->im_bytes > m->max_bytes)
+    if (m->im_inuse > m->npages || m->im_k.nchunks > m->k.nchunks || m->im_k.bytes > m->max_bytes)
         want = 0;
     for (i = 0; want && i < m->im_inuse; i++)
         if (m->pages[i] != m->im_pages[i])
             want = 0;
-    for (i = 0; want && i < m->im_nchunks; i++)
+    for (i = 0; want && i < m->im_k.nchunks; i++)
         if (m->chunks[i].ptr != m->im_chunks[i].ptr || m->chunks[i].size != m->im_chunks[i].size)
             want = 0;
     lx_arena_stats(m->a, &s0);
@@ -701,8 +701,8 @@ static void op_restore(struct marena *m)
     for (i = 0; i < m->nb; i++)
         if (m->b[i].has_h)
             ring_push(&m->stale, m->b[i].h);
-    if (m->bytes > m->peak)
-        m->peak = m->bytes;
+    if (m->k.bytes > m->peak)
+        m->peak = m->k.bytes;
     if (m->gen_known) {
         m->prev_gen = m->gen;
         m->prev_known = 1;
@@ -718,16 +718,9 @@ static void op_restore(struct marena *m)
     m->nb = m->im_nb;
     for (i = 0; i < m->nb; i++)
         m->b[i].has_h = 0; /* the blocks are back, their handles are not */
-    m->bytes = m->im_bytes;
-    m->allocs = m->im_allocs;
-    m->large = m->im_large;
-    m->wasted = m->im_wasted;
-    m->live_len = m->im_live;
-    m->nchunks = m->im_nchunks;
-    m->chunk_lo = m->im_chunk_lo;
-    m->chunk_hi = m->im_chunk_hi;
-    if (m->im_nchunks > 0)
-        memcpy(m->chunks, m->im_chunks, m->im_nchunks * sizeof *m->chunks);
+    m->k = m->im_k;
+    if (m->im_k.nchunks > 0)
+        memcpy(m->chunks, m->im_chunks, m->im_k.nchunks * sizeof *m->chunks);
     if (!S.recycling)
         m->npages = m->im_inuse;
     if (m->im_inuse > 0) {
@@ -760,8 +753,8 @@ static void op_reset(struct marena *m)
             ring_push(&m->stale, m->b[i].h);
     lx_arena_reset(m->a);
     follow_lap(m);
-    if (m->bytes > m->peak)
-        m->peak = m->bytes;
+    if (m->k.bytes > m->peak)
+        m->peak = m->k.bytes;
     if (m->gen_known) {
         m->prev_gen = m->gen;
         m->prev_known = 1;
