@@ -96,4 +96,25 @@ function M.write_temp_lua(text)
   return path
 end
 
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Runs Lua `code` in a child lua5.4 with this run's module paths, under a
+-- timeout of `seconds` (default 120: a hang detector, not a speed test;
+-- generous so that the checkers' slower runs pass), keeping the
+-- environment (the sanitizer runs need their preload in the child too).
+-- Returns true when the child exited 0, then everything it printed and
+-- its exit code (124: it ran out of time; 128+N: killed by signal N).
+function M.in_child(code, seconds)
+  local path = M.write_temp_lua(code)
+  local cmd = ("LUA_PATH=%s LUA_CPATH=%s timeout -k 5 %d lua5.4 %s 2>&1"):format(
+    shell_quote(package.path), shell_quote(package.cpath), seconds or 120, shell_quote(path))
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  local _, _, code_ = p:close()
+  os.remove(path)
+  return code_ == 0, out, code_
+end
+
 return M
