@@ -167,6 +167,22 @@ static void iso_hook(lua_State *T, lua_Debug *ar)
     }
 }
 
+void lxb_iso_charge(lua_State *T, lua_Integer n)
+{
+    LIsolate *iso = owner(T);
+    if (!iso->stopped && iso->max_instructions > 0) {
+        if (n > iso->max_instructions - iso->instructions)
+            iso->stopped = 1;
+        else
+            iso->instructions += n;
+    }
+    if (iso->stopped) {
+        lua_sethook(T, iso_hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key); /* allocates nothing */
+        lua_error(T);
+    }
+}
+
 /* ------------------------------------------------------------------ effects */
 
 /* Raised inside the isolate when an effect's host error cannot be copied. */

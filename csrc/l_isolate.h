@@ -12,6 +12,17 @@
  * core.is_isolate to the module table at the top (upvalues at `up`). */
 void lxb_open_isolate(lua_State *L, int up);
 
+/*
+ * Charges `n` (>= 0) instructions of library work to the running call of
+ * the isolate that thread T belongs to, and raises the instruction stop
+ * in T when that passes max_instructions (or when the call is already
+ * stopped). A library function calls this *before* the work it counts,
+ * so that no call does more than the budget allows. Without a budget
+ * (max_instructions unset) it only checks that nothing was stopped.
+ * T must be a thread of an isolate's state.
+ */
+void lxb_iso_charge(lua_State *T, lua_Integer n);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
