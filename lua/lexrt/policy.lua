@@ -15,17 +15,21 @@
 --   * A policy object is immutable after construction. Its state lives in
 --     a private weak table, not in the object, so a script holding `p`
 --     cannot widen its own grants (`p.budget = 1e9` raises).
---   * Every check is lexical (no file system or DNS access): paths are
---     normalised as strings, symlinks are not resolved. Anything the
---     parsers cannot read unambiguously is refused, never guessed at.
---     The readers themselves (effect names and grants, paths, URLs,
---     hosts, commands) are in lexrt.policy.lexical; this file decides
---     what a reading may do.
+--   * The readers (effect names and grants, paths, URLs, hosts,
+--     commands) are lexical, in lexrt.policy.lexical: no DNS, no file
+--     system. Anything they cannot read unambiguously is refused, never
+--     guessed at; this file decides what a reading may do.
+--   * One check looks at the file system: at dispatch (check_call) a
+--     file path that is lexically inside a grant must also be inside a
+--     grant once symbolic links are resolved (realpath, below), so a link
+--     in a granted directory cannot lead out of it. check_program stays
+--     lexical: a declaration names no file that exists.
 --   * Misuse (wrong argument types) raises a string in the luaL_argerror
 --     style (lexrt.argcheck); a refusal is a violation table, returned
 --     (check_call, check_program) for the caller to raise or report.
 
 local argcheck = require("lexrt.argcheck")
+local core = require("lexrt.core")
 local lexical = require("lexrt.policy.lexical")
 
 local argerror, checktype, expected = argcheck.argerror, argcheck.checktype, argcheck.expected
@@ -338,13 +342,84 @@ end
 -- name, and returns nil when the argument is allowed, or why not.
 ------------------------------------------------------------------------
 
-local function check_path(scope, path, field)
+------------------------------------------------------------------------
+-- Paths on the file system: what the kernel will open
+------------------------------------------------------------------------
+
+-- The path the kernel reaches for `path` (a string as given, without NUL
+-- bytes): absolute, every symbolic link, '.' and '..' resolved, as a
+-- normalised path (lexical.normalise_path's form). A path that does not
+-- exist yet (a file to be written) resolves through its deepest existing
+-- parent: realpath of that parent, then the missing rest, read lexically
+-- (the missing directories an effect might create are real directories,
+-- so '..' after one of them is its lexical parent). When that rest holds
+-- a '..' it may climb back into existing directories and links
+-- ("new/../link/x"), so the result is resolved once more; it then holds
+-- no '..' and its own missing rest is exact. Returns nil and why when
+-- the path cannot be placed: a dangling symbolic link (the kernel would
+-- create its target, wherever it points), a loop of links, a directory
+-- the process may not search.
+local function resolve_path(path, again)
+  local absolute = path:sub(1, 1) == "/"
+  local parts = {}
+  for part in path:gmatch("[^/]+") do parts[#parts + 1] = part end
+  local root = absolute and "/" or ""
+  local missing -- the first component that did not resolve, as a path
+  for k = #parts, 0, -1 do
+    local candidate = k == 0 and (absolute and "/" or ".")
+      or root .. table.concat(parts, "/", 1, k)
+    local real, err, code = core.realpath(candidate)
+    if real then
+      if k == #parts then return lexical.normalise_path(real) end
+      if core.is_symlink(missing) then
+        return nil, ("'%s' is a symbolic link to nothing"):format(missing)
+      end
+      local rest = table.concat(parts, "/", k + 1)
+      local normal = lexical.normalise_path(real .. "/" .. rest)
+      if not again and ("/" .. rest .. "/"):find("/../", 1, true) then
+        return resolve_path(lexical.path_string(normal), true)
+      end
+      return normal
+    end
+    if code ~= core.ENOENT and code ~= core.ENOTDIR then
+      return nil, err
+    end
+    missing = candidate
+  end
+  return nil, "no part of it exists" -- even "/" or "." failed
+end
+
+-- nil when the resolved path of `path` is inside one of the grants,
+-- themselves resolved (a grant may be, or run through, a link), else why
+-- not. Grants are resolved at each check, not once when the policy is
+-- built: links may change in between, and the check must see the file
+-- system the effect will see. A grant that cannot be resolved covers
+-- nothing here.
+local function check_resolved(scope, path, field)
+  local real, why = resolve_path(path)
+  if not real then
+    return ("'%s' cannot be resolved: %s"):format(path, why)
+  end
+  for _, grant in ipairs(scope) do
+    local real_grant = resolve_path(lexical.path_string(grant))
+    if real_grant and lexical.path_inside(real, real_grant) then return nil end
+  end
+  return ("'%s' leads to '%s' through a symbolic link, outside %s")
+    :format(path, lexical.path_string(real), field)
+end
+
+-- `resolve` is set at dispatch only: check_program's paths are
+-- declarations, checked lexically.
+local function check_path(scope, path, field, resolve)
   local normal = lexical.normalise_path(path)
   if not normal then
     return ("'%s' is not a usable path"):format(path)
   end
   for _, grant in ipairs(scope) do
-    if lexical.path_inside(normal, grant) then return nil end
+    if lexical.path_inside(normal, grant) then
+      if resolve then return check_resolved(scope, path, field) end
+      return nil
+    end
   end
   local resolved = lexical.path_string(normal)
   if resolved ~= path then
@@ -392,13 +467,14 @@ local SCOPE_CHECK = {
 
 -- nil when `arg` may be used, else a violation kind and detail. Kinds
 -- without a scope, and scoped kinds whose list is empty, pass.
-local function check_scope(st, kind, arg)
+-- `resolve`: check file paths on the file system too (dispatch only).
+local function check_scope(st, kind, arg, resolve)
   local scope = SCOPE[kind]
   if not scope or st.open[kind] then return nil end
   if type(arg) ~= "string" then
     return scope.violation, expected(scope.arg, arg)
   end
-  local why = SCOPE_CHECK[kind](st[kind], arg, scope.field)
+  local why = SCOPE_CHECK[kind](st[kind], arg, scope.field, resolve)
   if why then return scope.violation, why end
   return nil
 end
@@ -417,7 +493,7 @@ function methods.check_call(self, kind, op, arg)
       { effect = kind, at = at })
   end
   local base = parse_effect(kind)
-  local vkind, detail = check_scope(st, base, arg)
+  local vkind, detail = check_scope(st, base, arg, true)
   if not vkind then return nil end
   return new_violation(vkind, ("%s (at %s)"):format(detail, at), {
     effect = kind,
