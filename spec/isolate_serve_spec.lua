@@ -64,7 +64,7 @@ describe("examples/isolate_api.lua", function()
     _G.print = real_print
     assert.is_true(ok, tostring(summary))
     local text = table.concat(out, "\n")
-    assert.are.equal(9, summary.requests)
+    assert.are.equal(10, summary.requests)
     assert.are.same({ 3, 6, 8 }, summary.failed_at)
     assert.are.equal("fs_path_not_allowed", summary.errors[1].kind)
     assert.matches("GET /hello %-> 200", text)
@@ -76,5 +76,17 @@ describe("examples/isolate_api.lua", function()
     for _, name in ipairs({ "lin", "kim", "joe" }) do
       assert.matches("GET /hello %-> 200 hello, " .. name, text)
     end
+  end)
+
+  it("answers a missing file inside the grant with a 404, not an error", function()
+    local real_print = _G.print
+    _G.print = function() end
+    local ok, summary = pcall(dofile, "examples/isolate_api.lua")
+    _G.print = real_print
+    assert.is_true(ok, tostring(summary))
+    local last = summary.results[summary.results.n]
+    assert.are.equal(404, last.status)
+    assert.matches("missing%.txt: No such file or directory$", last.body)
+    assert.are.same({ 3, 6, 8 }, summary.failed_at)
   end)
 end)

@@ -249,6 +249,17 @@ describe("the examples", function()
     assert.matches("policy violation: fs_path_not_allowed", out)
   end)
 
+  it("policy_refusal.lua's effect answers a missing file with nil and the reason", function()
+    local f = io.open("/srv/data/report.txt", "r")
+    if f then
+      f:close()
+      pending("/srv/data/report.txt exists on this machine")
+      return
+    end
+    local summary = run("policy_refusal.lua")
+    assert.are.equal("(no file: /srv/data/report.txt: No such file or directory)", summary.results[1])
+  end)
+
   it("logging_handler.lua logs every scope boundary, failures included", function()
     local res = run("logging_handler.lua")
     assert.are.same({ "enter 1", "exit 1 (dropped)", "enter 2", "exit 2 (dropped)", "enter 3", "exit 3 (dropped)" },
