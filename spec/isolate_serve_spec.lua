@@ -43,6 +43,30 @@ describe("lexrt.serve with an isolate", function()
     assert.is_nil(summary.results)
   end)
 
+  it("keeps every result of the call with pack = true", function()
+    local h = lexrt.handler()
+    local iso = lexrt.isolate({ handler = h, source = [[
+      return function(r)
+        if r == "missing" then return 404, nil, "no such page" end
+        return 200, "hello, " .. r
+      end
+    ]] })
+    local summary = lexrt.serve(h, { "ada", "missing" }, iso, { pack = true })
+    assert.are.same({ 200, "hello, ada", n = 2 }, summary.results[1])
+    assert.are.same({ 404, nil, "no such page", n = 3 }, summary.results[2])
+    assert.are.equal(2, summary.results.n)
+    -- without pack, the first result only, as before
+    assert.are.same({ 200, 404, n = 2 }, lexrt.serve(h, { "ada", "missing" }, iso).results)
+  end)
+
+  it("keeps no results with pack = true and keep_results = false", function()
+    local h = lexrt.handler()
+    local iso = lexrt.isolate({ handler = h, source = "return function(r) return 200, r end" })
+    local summary = lexrt.serve(h, { 1, 2 }, iso, { pack = true, keep_results = false })
+    assert.is_nil(summary.results)
+    assert.are.equal(2, summary.ok)
+  end)
+
   it("still refuses what is neither a function nor an isolate", function()
     assert.matches("bad argument #3 to 'serve' %(function or lexrt.isolate expected, got table%)",
       err_of(lexrt.serve, lexrt.handler(), {}, {}))
