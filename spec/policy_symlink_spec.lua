@@ -122,6 +122,15 @@ describe("the fs_read and fs_write gate with symbolic links", function()
     assert_refused(p:check_call("fs_write", "open", path .. "/x"), path .. "/x")
   end)
 
+  it("refuses what realpath cannot resolve: a loop of links", function()
+    sh(("ln -s loop '%s/data/loop'"):format(d))
+    local p = granted("allow_fs_read")
+    local path = d .. "/data/loop/x"
+    local v = p:check_call("fs_read", "open", path)
+    assert_refused(v, path)
+    assert.matches("'" .. path .. "' cannot be resolved: ", v.detail, 1, true)
+  end)
+
   it("resolves a grant that is itself a link, so its target's files are inside", function()
     local p = policy{ allow_effects = { "fs_read" }, allow_fs_read = { d .. "/alias" } }
     assert.is_nil(p:check_call("fs_read", "open", d .. "/alias/sub/f.txt"))
