@@ -4,7 +4,13 @@
  * sets up its own metatables and adds its functions; this file adds the
  * module-wide functions and constants.
  */
-#define _POSIX_C_SOURCE 199309L /* clock_gettime */
+/* clock_gettime, lstat; realpath, which glibc declares only for X/Open */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "arena.h"
@@ -48,10 +54,55 @@ static int l_clock(lua_State *L)
     return 1;
 }
 
+/* realpath(3) writes at most PATH_MAX bytes into a caller's buffer.
+ * Every system lexrt builds on defines it; one that does not gets the
+ * smallest of the usual values, which only makes long paths fail. */
+#ifndef PATH_MAX
+#define PATH_MAX 1024
+#endif
+
+/* The path argument of realpath and is_symlink: a string without NUL
+ * bytes (the system call would stop at the first and see another path). */
+static const char *check_path(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    luaL_argcheck(L, strlen(path) == len, 1, "path holds a NUL byte");
+    return path;
+}
+
+/* core.realpath(path): the absolute path with every symbolic link, '.'
+ * and '..' resolved, as realpath(3) gives it; or nil, "path: reason",
+ * errno, as io.open fails (the path must exist). The policy's dispatch
+ * gate checks file grants on it (lua/lexrt/policy.lua). The buffer is a
+ * userdata made before the call, so nothing is left to free when a Lua
+ * allocation fails afterwards. */
+static int l_realpath(lua_State *L)
+{
+    const char *path = check_path(L);
+    char *buf = lua_newuserdatauv(L, PATH_MAX, 0);
+    if (realpath(path, buf) == NULL)
+        return luaL_fileresult(L, 0, path);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* core.is_symlink(path): whether path names a symbolic link itself
+ * (lstat(2), the link not followed); false when it names nothing. */
+static int l_is_symlink(lua_State *L)
+{
+    struct stat st;
+    const char *path = check_path(L);
+    lua_pushboolean(L, lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+    return 1;
+}
+
 static const luaL_Reg module_funcs[] = {
     {"_fail_after", l_fail_after},
     {"_sys_allocations", l_sys_allocations},
     {"clock", l_clock},
+    {"is_symlink", l_is_symlink},
+    {"realpath", l_realpath},
     {NULL, NULL},
 };
 
@@ -79,6 +130,12 @@ int luaopen_lexrt_core(lua_State *L)
     /* What the pools made from now on do (LEXRT_NO_RECYCLE, pool.h). */
     lua_pushboolean(L, lx_recycling());
     lua_setfield(L, -2, "RECYCLING");
+    /* The errno values core.realpath's callers tell apart: a path that
+     * does not exist (yet), and one that runs through a file. */
+    lua_pushinteger(L, ENOENT);
+    lua_setfield(L, -2, "ENOENT");
+    lua_pushinteger(L, ENOTDIR);
+    lua_setfield(L, -2, "ENOTDIR");
     lua_pushliteral(L, LEXRT_VERSION);
     lua_setfield(L, -2, "_VERSION");
     return 1;

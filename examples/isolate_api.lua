@@ -2,24 +2,31 @@
 -- request in that request's arena, and no way out but the effects the
 -- policy grants. Requests that try to escape (a file outside the grant,
 -- memory past max_bytes, a loop that never ends) are stopped, and the
--- next request is served as if nothing had happened.
+-- next request is served as if nothing had happened; a file that is not
+-- there is answered with a 404.
 --
 --   lua5.4 examples/isolate_api.lua      (after make build; see README)
 local lexrt = require("lexrt")
 
--- The one file this API may read.
-local data = os.tmpname()
+-- The one directory this API may read, holding one file.
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir '" .. dir .. "'"))
+local data = dir .. "/about.txt"
 local f = assert(io.open(data, "w"))
 f:write("lexrt isolates: one state per handler, one arena per request\n")
 f:close()
 
 -- Effects are host functions; the policy decides which the isolate may use.
 local h <close> = lexrt.handler({
-  policy = lexrt.policy({ allow_effects = { "io", "fs_read" }, allow_fs_read = { data } }),
+  policy = lexrt.policy({ allow_effects = { "io", "fs_read" }, allow_fs_read = { dir } }),
   effects = {
     io = { log = function(line) print("  [api] " .. line) end },
+    -- A missing file is no error: nil and io.open's message, for the
+    -- request to answer (a 404 below).
     fs_read = { read = function(path)
-      local file = assert(io.open(path, "r"))
+      local file, err = io.open(path, "r")
+      if not file then return nil, err end
       local text = file:read("a")
       file:close()
       return text
@@ -42,7 +49,9 @@ local api <close> = lexrt.isolate({
     end
 
     routes["/file"] = function(q)
-      return 200, fs_read.read(q.path) -- gated by the policy, in the host
+      local text, err = fs_read.read(q.path) -- gated by the policy, in the host
+      if not text then return 404, err end
+      return 200, text
     end
 
     routes["/report"] = function(q) -- builds a report of n lines
@@ -75,6 +84,7 @@ local requests = {
   { method = "GET", path = "/hello", query = { name = "kim" } },
   { method = "GET", path = "/spin" },                                  -- never ends
   { method = "GET", path = "/hello", query = { name = "joe" } },
+  { method = "GET", path = "/file", query = { path = dir .. "/missing.txt" } }, -- allowed, not there
 }
 
 local summary = lexrt.serve(h, requests, api)
@@ -98,4 +108,5 @@ print(("served %d, stopped %d; pages_live %d, pages from the system %d, reused %
 print(("isolate: %d-byte image, %d calls, peak %d bytes in a call"):format(
   st.image_bytes, st.calls, st.peak_call_bytes))
 os.remove(data)
+os.remove(dir)
 return summary

@@ -43,6 +43,30 @@ describe("lexrt.serve with an isolate", function()
     assert.is_nil(summary.results)
   end)
 
+  it("keeps every result of the call with pack = true", function()
+    local h = lexrt.handler()
+    local iso = lexrt.isolate({ handler = h, source = [[
+      return function(r)
+        if r == "missing" then return 404, nil, "no such page" end
+        return 200, "hello, " .. r
+      end
+    ]] })
+    local summary = lexrt.serve(h, { "ada", "missing" }, iso, { pack = true })
+    assert.are.same({ 200, "hello, ada", n = 2 }, summary.results[1])
+    assert.are.same({ 404, nil, "no such page", n = 3 }, summary.results[2])
+    assert.are.equal(2, summary.results.n)
+    -- without pack, the first result only, as before
+    assert.are.same({ 200, 404, n = 2 }, lexrt.serve(h, { "ada", "missing" }, iso).results)
+  end)
+
+  it("keeps no results with pack = true and keep_results = false", function()
+    local h = lexrt.handler()
+    local iso = lexrt.isolate({ handler = h, source = "return function(r) return 200, r end" })
+    local summary = lexrt.serve(h, { 1, 2 }, iso, { pack = true, keep_results = false })
+    assert.is_nil(summary.results)
+    assert.are.equal(2, summary.ok)
+  end)
+
   it("still refuses what is neither a function nor an isolate", function()
     assert.matches("bad argument #3 to 'serve' %(function or lexrt.isolate expected, got table%)",
       err_of(lexrt.serve, lexrt.handler(), {}, {}))
@@ -64,7 +88,7 @@ describe("examples/isolate_api.lua", function()
     _G.print = real_print
     assert.is_true(ok, tostring(summary))
     local text = table.concat(out, "\n")
-    assert.are.equal(9, summary.requests)
+    assert.are.equal(10, summary.requests)
     assert.are.same({ 3, 6, 8 }, summary.failed_at)
     assert.are.equal("fs_path_not_allowed", summary.errors[1].kind)
     assert.matches("GET /hello %-> 200", text)
@@ -76,5 +100,17 @@ describe("examples/isolate_api.lua", function()
     for _, name in ipairs({ "lin", "kim", "joe" }) do
       assert.matches("GET /hello %-> 200 hello, " .. name, text)
     end
+  end)
+
+  it("answers a missing file inside the grant with a 404, not an error", function()
+    local real_print = _G.print
+    _G.print = function() end
+    local ok, summary = pcall(dofile, "examples/isolate_api.lua")
+    _G.print = real_print
+    assert.is_true(ok, tostring(summary))
+    local last = summary.results[summary.results.n]
+    assert.are.equal(404, last.status)
+    assert.matches("missing%.txt: No such file or directory$", last.body)
+    assert.are.same({ 3, 6, 8 }, summary.failed_at)
   end)
 end)

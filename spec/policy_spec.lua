@@ -234,9 +234,10 @@ describe("lexrt.policy grants", function()
 
   it("refuses an unknown kind, naming it and listing the known kinds", function()
     assert.are.equal("bad argument #1 to 'policy' (unknown effect kind 'ioo' in allow_effects; "
-      .. KNOWN .. ")", error_of(policy, { allow_effects = { "ioo" } }))
+      .. "did you mean 'io'? " .. KNOWN .. ")", error_of(policy, { allow_effects = { "ioo" } }))
     assert.are.equal("bad argument #1 to 'policy' (unknown effect kind 'db' (grant 'db:main') in "
-      .. "allow_effects; " .. KNOWN .. ")", error_of(policy, { allow_effects = { "io", "db:main" } }))
+      .. "allow_effects; " .. KNOWN .. "; a kind of your own must be declared: kinds = { \"db\" })",
+      error_of(policy, { allow_effects = { "io", "db:main" } }))
     for _, g in ipairs{ "IO", " io", "io ", "fs", "llm-cloud", "fs_read/x" } do
       assert.matches("unknown effect kind '" .. g:gsub("%p", "%%%0") .. "'",
         error_of(policy, { allow_effects = { g } }))

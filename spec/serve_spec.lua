@@ -149,10 +149,12 @@ describe("lexrt.serve", function()
     local cases = {
       { 5, "table expected, got number" },
       { "x", "table expected, got string" },
-      { { keep = false }, "unknown option 'keep' (known: keep_results, max_errors)" },
-      { { [1] = true }, "unknown option '1' (known: keep_results, max_errors)" },
+      { { keep = false }, "unknown option 'keep' (known: keep_results, max_errors, pack)" },
+      { { [1] = true }, "unknown option '1' (known: keep_results, max_errors, pack)" },
       { { keep_results = 0 }, "keep_results must be a boolean, got number" },
       { { keep_results = "no" }, "keep_results must be a boolean, got string" },
+      { { pack = 1 }, "pack must be a boolean, got number" },
+      { { pack = "yes", keep_results = false }, "pack must be a boolean, got string" },
       { { max_errors = -1 }, "max_errors must be a non-negative integer, got -1" },
       { { max_errors = 1.5 }, "max_errors must be a non-negative integer, got 1.5" },
       { { max_errors = "3" }, "max_errors must be a non-negative integer, got string" },
@@ -162,6 +164,54 @@ describe("lexrt.serve", function()
       assert.are.equal("bad argument #4 to 'serve' (" .. c[2] .. ")", err_of(lexrt.serve, h, {}, f, c[1]))
     end
     assert.are.equal(2, #lexrt.serve(h, { 1, 2, 3 }, error, { max_errors = 2.0 }).errors)
+  end)
+
+  describe("with pack = true", function()
+    it("keeps every result of fn, packed as table.pack packs them", function()
+      local summary = lexrt.serve(lexrt.handler(), { "a", "b", "c" }, function(r)
+        if r == "a" then return 200, "body " .. r end
+        if r == "b" then return nil, "missing", nil end
+        return -- no results at all
+      end, { pack = true })
+      assert.are.same({ 200, "body a", n = 2 }, summary.results[1])
+      assert.are.same({ nil, "missing", nil, n = 3 }, summary.results[2])
+      assert.are.same({ n = 0 }, summary.results[3])
+      assert.are.equal(3, summary.results.n)
+      local status, body = table.unpack(summary.results[1], 1, summary.results[1].n)
+      assert.are.equal(200, status)
+      assert.are.equal("body a", body)
+    end)
+
+    it("packs a single result too, so every result has one shape", function()
+      local summary = lexrt.serve(lexrt.handler(), { 1, 2 }, function(r) return r * 10 end, { pack = true })
+      assert.are.same({ { 10, n = 1 }, { 20, n = 1 }, n = 2 }, summary.results)
+    end)
+
+    it("leaves a failed request's slot nil and keeps its error value as raised", function()
+      local summary = lexrt.serve(lexrt.handler(), { 1, 2 }, function(r)
+        if r == 2 then error({ code = 2 }) end
+        return r, "one"
+      end, { pack = true })
+      assert.are.same({ 1, "one", n = 2 }, summary.results[1])
+      assert.is_nil(summary.results[2])
+      assert.are.same({ code = 2 }, summary.errors[1])
+      assert.are.same({ 2 }, summary.failed_at)
+    end)
+
+    it("keeps nothing with keep_results = false, and still counts", function()
+      local summary = lexrt.serve(lexrt.handler(), { 1, 2, 3 }, function(r)
+        if r == 3 then error("three", 0) end
+        return 200, r
+      end, { pack = true, keep_results = false })
+      assert.is_nil(summary.results)
+      assert.are.equal(2, summary.ok)
+      assert.are.same({ "three" }, summary.errors)
+    end)
+  end)
+
+  it("keeps only the first result without pack, as before", function()
+    local summary = lexrt.serve(lexrt.handler(), { "x" }, function(r) return r:gsub("x", "y") end)
+    assert.are.same({ "y", n = 1 }, summary.results)
   end)
 
   it("points an argument error at the caller's line", function()
@@ -247,6 +297,17 @@ describe("the examples", function()
     assert.are.equal(1, summary.ok)
     assert.are.equal("fs_path_not_allowed", summary.errors[1].kind)
     assert.matches("policy violation: fs_path_not_allowed", out)
+  end)
+
+  it("policy_refusal.lua's effect answers a missing file with nil and the reason", function()
+    local f = io.open("/srv/data/report.txt", "r")
+    if f then
+      f:close()
+      pending("/srv/data/report.txt exists on this machine")
+      return
+    end
+    local summary = run("policy_refusal.lua")
+    assert.are.equal("(no file: /srv/data/report.txt: No such file or directory)", summary.results[1])
   end)
 
   it("logging_handler.lua logs every scope boundary, failures included", function()

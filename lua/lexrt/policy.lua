@@ -15,17 +15,21 @@
 --   * A policy object is immutable after construction. Its state lives in
 --     a private weak table, not in the object, so a script holding `p`
 --     cannot widen its own grants (`p.budget = 1e9` raises).
---   * Every check is lexical (no file system or DNS access): paths are
---     normalised as strings, symlinks are not resolved. Anything the
---     parsers cannot read unambiguously is refused, never guessed at.
---     The readers themselves (effect names and grants, paths, URLs,
---     hosts, commands) are in lexrt.policy.lexical; this file decides
---     what a reading may do.
+--   * The readers (effect names and grants, paths, URLs, hosts,
+--     commands) are lexical, in lexrt.policy.lexical: no DNS, no file
+--     system. Anything they cannot read unambiguously is refused, never
+--     guessed at; this file decides what a reading may do.
+--   * One check looks at the file system: at dispatch (check_call) a
+--     file path that is lexically inside a grant must also be inside a
+--     grant once symbolic links are resolved (realpath, below), so a link
+--     in a granted directory cannot lead out of it. check_program stays
+--     lexical: a declaration names no file that exists.
 --   * Misuse (wrong argument types) raises a string in the luaL_argerror
 --     style (lexrt.argcheck); a refusal is a violation table, returned
 --     (check_call, check_program) for the caller to raise or report.
 
 local argcheck = require("lexrt.argcheck")
+local core = require("lexrt.core")
 local lexical = require("lexrt.policy.lexical")
 
 local argerror, checktype, expected = argcheck.argerror, argcheck.checktype, argcheck.expected
@@ -66,9 +70,9 @@ local SCOPE = {
 -- The fields a spec table may hold; the lists are checked in this order
 -- so the error for a spec with several bad fields is always the same.
 local LIST_FIELDS = {
-  "allow_effects", "allow_fs_read", "allow_fs_write", "allow_net_host", "allow_proc",
+  "kinds", "allow_effects", "allow_fs_read", "allow_fs_write", "allow_net_host", "allow_proc",
 }
-local SPEC_FIELDS = { budget = true }
+local SPEC_FIELDS = { budget = true }  -- and LIST_FIELDS
 for _, f in ipairs(LIST_FIELDS) do SPEC_FIELDS[f] = true end
 
 ------------------------------------------------------------------------
@@ -135,29 +139,99 @@ local function is_list_of_strings(t)
   return n == #t
 end
 
+------------------------------------------------------------------------
+-- Kinds of one's own, and typos of known ones
+------------------------------------------------------------------------
+
+-- The edit distance of a and b, an adjacent swap counting as one edit
+-- (optimal string alignment), for the names of kinds: short strings.
+local function distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 1, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        v = math.min(v, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = v
+    end
+  end
+  return d[#a][#b]
+end
+
+-- The kind `kind` is most likely a typo of, among the known kinds and
+-- those the policy declares, or nil. One edit for names of up to five
+-- letters, two for longer ones: "ioo" is 'io', "fs_raed" is 'fs_read',
+-- while "db" (two edits from 'io') is taken as a kind of its own.
+local function suggestion(kind, declared)
+  local limit = #kind <= 5 and 1 or 2
+  local best, best_d
+  local function try(k)
+    local d = distance(kind, k)
+    if d <= limit and (not best_d or d < best_d) then best, best_d = k, d end
+  end
+  for _, k in ipairs(ALL_KINDS) do try(k) end
+  for _, k in ipairs(declared) do try(k) end
+  return best
+end
+
+-- A kind of one's own (the `kinds` field) is named like the known ones:
+-- letters, digits and '_', not starting with a digit, so that it is also
+-- the name of its global table in an isolate. Returns the declared kinds
+-- that are not known ones, as a set and as a list in the spec's order,
+-- or nil and a message.
+local function compile_kinds(list)
+  local set, order = {}, {}
+  for i, k in ipairs(list) do
+    if not k:find("^[%a_][%w_]*$") then
+      return nil, ("kinds entry %d ('%s') is not a kind name "
+        .. "(letters, digits and '_', not starting with a digit)"):format(i, k)
+    end
+    if not KNOWN_KINDS[k] and not set[k] then
+      set[k] = true
+      order[#order + 1] = k
+    end
+  end
+  return set, order
+end
+
 -- A grant is KIND, KIND:PARAM or KIND(PARAM), with KIND one of
--- ALL_KINDS and PARAM not empty. Anything else is refused here, so that
--- the checks below only ever see well-formed grants of known kinds: a
--- typo ("ioo") would otherwise grant nothing without a word, and a
--- malformed grant ("fs_read:") would be a literal kind of its own.
-local function check_grant(i, g)
+-- ALL_KINDS or of the spec's `kinds`, and PARAM not empty. Anything else
+-- is refused here, so that the checks below only ever see well-formed
+-- grants of known kinds: a typo ("ioo") would otherwise grant nothing
+-- without a word, and a malformed grant ("fs_read:") would be a literal
+-- kind of its own. `kinds` is the one door for a new kind: an unknown
+-- name close to a known one is named as the likely typo, any other is
+-- pointed at the door.
+local function check_grant(i, g, kinds)
   local kind, param = lexical.parse_grant(g)
   if not kind then   -- param is then the reason: "empty" or "malformed"
     if param == "empty" then return ("allow_effects entry %d is empty"):format(i) end
     return ("malformed grant '%s' in allow_effects"):format(g)
   end
-  if not KNOWN_KINDS[kind] then
+  if not KNOWN_KINDS[kind] and not kinds.set[kind] then
     local which = param and ("'%s' (grant '%s')"):format(kind, g) or ("'%s'"):format(kind)
-    return ("unknown effect kind %s in allow_effects; known kinds: %s"):format(which, KINDS_TEXT)
+    local known = KINDS_TEXT
+    if #kinds.order > 0 then known = known .. "; declared in kinds: " .. table.concat(kinds.order, ", ") end
+    local guess = suggestion(kind, kinds.order)
+    if guess then
+      return ("unknown effect kind %s in allow_effects; did you mean '%s'? known kinds: %s")
+        :format(which, guess, known)
+    end
+    return ("unknown effect kind %s in allow_effects; known kinds: %s; "
+      .. "a kind of your own must be declared: kinds = { \"%s\" }"):format(which, known, kind)
   end
   return nil
 end
 
 -- Each compile_* returns the compiled list or nil and a message.
-local function compile_effects(list)
+local function compile_effects(list, kinds)
   local grants, count = {}, 0
   for i, g in ipairs(list) do
-    local bad = check_grant(i, g)
+    local bad = check_grant(i, g, kinds)
     if bad then return nil, bad end
     local c = lexical.canonical_effect(g)
     if not grants[c] then count = count + 1 end
@@ -228,7 +302,10 @@ local function compile_spec(spec)
     end
   end
   local st, err = {}, nil
-  st.grants, st.count = compile_effects(spec.allow_effects or {})
+  local set, order = compile_kinds(spec.kinds or {})
+  if not set then return nil, order end
+  st.kinds = order
+  st.grants, st.count = compile_effects(spec.allow_effects or {}, { set = set, order = order })
   if not st.grants then return nil, st.count end
   -- An empty list leaves its kind open ("any"), as upstream.
   st.open = {}
@@ -338,13 +415,84 @@ end
 -- name, and returns nil when the argument is allowed, or why not.
 ------------------------------------------------------------------------
 
-local function check_path(scope, path, field)
+------------------------------------------------------------------------
+-- Paths on the file system: what the kernel will open
+------------------------------------------------------------------------
+
+-- The path the kernel reaches for `path` (a string as given, without NUL
+-- bytes): absolute, every symbolic link, '.' and '..' resolved, as a
+-- normalised path (lexical.normalise_path's form). A path that does not
+-- exist yet (a file to be written) resolves through its deepest existing
+-- parent: realpath of that parent, then the missing rest, read lexically
+-- (the missing directories an effect might create are real directories,
+-- so '..' after one of them is its lexical parent). When that rest holds
+-- a '..' it may climb back into existing directories and links
+-- ("new/../link/x"), so the result is resolved once more; it then holds
+-- no '..' and its own missing rest is exact. Returns nil and why when
+-- the path cannot be placed: a dangling symbolic link (the kernel would
+-- create its target, wherever it points), a loop of links, a directory
+-- the process may not search.
+local function resolve_path(path, again)
+  local absolute = path:sub(1, 1) == "/"
+  local parts = {}
+  for part in path:gmatch("[^/]+") do parts[#parts + 1] = part end
+  local root = absolute and "/" or ""
+  local missing -- the first component that did not resolve, as a path
+  for k = #parts, 0, -1 do
+    local candidate = k == 0 and (absolute and "/" or ".")
+      or root .. table.concat(parts, "/", 1, k)
+    local real, err, code = core.realpath(candidate)
+    if real then
+      if k == #parts then return lexical.normalise_path(real) end
+      if core.is_symlink(missing) then
+        return nil, ("'%s' is a symbolic link to nothing"):format(missing)
+      end
+      local rest = table.concat(parts, "/", k + 1)
+      local normal = lexical.normalise_path(real .. "/" .. rest)
+      if not again and ("/" .. rest .. "/"):find("/../", 1, true) then
+        return resolve_path(lexical.path_string(normal), true)
+      end
+      return normal
+    end
+    if code ~= core.ENOENT and code ~= core.ENOTDIR then
+      return nil, err
+    end
+    missing = candidate
+  end
+  return nil, "no part of it exists" -- even "/" or "." failed
+end
+
+-- nil when the resolved path of `path` is inside one of the grants,
+-- themselves resolved (a grant may be, or run through, a link), else why
+-- not. Grants are resolved at each check, not once when the policy is
+-- built: links may change in between, and the check must see the file
+-- system the effect will see. A grant that cannot be resolved covers
+-- nothing here.
+local function check_resolved(scope, path, field)
+  local real, why = resolve_path(path)
+  if not real then
+    return ("'%s' cannot be resolved: %s"):format(path, why)
+  end
+  for _, grant in ipairs(scope) do
+    local real_grant = resolve_path(lexical.path_string(grant))
+    if real_grant and lexical.path_inside(real, real_grant) then return nil end
+  end
+  return ("'%s' leads to '%s' through a symbolic link, outside %s")
+    :format(path, lexical.path_string(real), field)
+end
+
+-- `resolve` is set at dispatch only: check_program's paths are
+-- declarations, checked lexically.
+local function check_path(scope, path, field, resolve)
   local normal = lexical.normalise_path(path)
   if not normal then
     return ("'%s' is not a usable path"):format(path)
   end
   for _, grant in ipairs(scope) do
-    if lexical.path_inside(normal, grant) then return nil end
+    if lexical.path_inside(normal, grant) then
+      if resolve then return check_resolved(scope, path, field) end
+      return nil
+    end
   end
   local resolved = lexical.path_string(normal)
   if resolved ~= path then
@@ -392,13 +540,14 @@ local SCOPE_CHECK = {
 
 -- nil when `arg` may be used, else a violation kind and detail. Kinds
 -- without a scope, and scoped kinds whose list is empty, pass.
-local function check_scope(st, kind, arg)
+-- `resolve`: check file paths on the file system too (dispatch only).
+local function check_scope(st, kind, arg, resolve)
   local scope = SCOPE[kind]
   if not scope or st.open[kind] then return nil end
   if type(arg) ~= "string" then
     return scope.violation, expected(scope.arg, arg)
   end
-  local why = SCOPE_CHECK[kind](st[kind], arg, scope.field)
+  local why = SCOPE_CHECK[kind](st[kind], arg, scope.field, resolve)
   if why then return scope.violation, why end
   return nil
 end
@@ -417,7 +566,7 @@ function methods.check_call(self, kind, op, arg)
       { effect = kind, at = at })
   end
   local base = parse_effect(kind)
-  local vkind, detail = check_scope(st, base, arg)
+  local vkind, detail = check_scope(st, base, arg, true)
   if not vkind then return nil end
   return new_violation(vkind, ("%s (at %s)"):format(detail, at), {
     effect = kind,

@@ -8,6 +8,12 @@
 -- keep_results is on, and at most max_errors errors. With keep_results
 -- off, serving an endless iterator holds no more memory after a million
 -- requests than after one.
+--
+-- A result is fn's first value, or with `pack = true` all of them, as
+-- table.pack packs them (`return 200, body` is { 200, body, n = 2 }).
+-- Packing is asked for, not guessed from the count: a function that
+-- returns `s:gsub(...)` or `f(x)` would otherwise change shape with the
+-- number of values its last call happens to give.
 
 local argcheck = require("lexrt.argcheck")
 
@@ -51,35 +57,60 @@ local function is_handler(h)
   return ok and callable(enter) and callable(exit)
 end
 
--- The options table: keep_results (boolean, default true) and max_errors
--- (integer >= 0, default 10). Returns both, or nil and the message for
--- argument #4.
+local OPTIONS = { keep_results = true, max_errors = true, pack = true }
+
+-- A boolean option: its value, `default` when absent, or nil and why not.
+local function boolean_option(opts, name, default)
+  local v = opts[name]
+  if v == nil then
+    return default
+  elseif type(v) ~= "boolean" then
+    return nil, ("%s must be a boolean, got %s"):format(name, type(v))
+  end
+  return v
+end
+
+-- The options table: keep_results (boolean, default true), max_errors
+-- (integer >= 0, default 10) and pack (boolean, default false). Returns
+-- the three, or nil and the message for argument #4.
 local function read_options(opts)
   if opts == nil then
-    return true, DEFAULT_MAX_ERRORS
+    return true, DEFAULT_MAX_ERRORS, false
   end
   if type(opts) ~= "table" then
     return nil, argcheck.expected("table", opts)
   end
   for k in pairs(opts) do
-    if k ~= "keep_results" and k ~= "max_errors" then
-      return nil, ("unknown option '%s' (known: keep_results, max_errors)"):format(tostring(k))
+    if not OPTIONS[k] then
+      return nil, ("unknown option '%s' (known: keep_results, max_errors, pack)"):format(tostring(k))
     end
   end
-  local keep = opts.keep_results
+  local keep, pack, err
+  keep, err = boolean_option(opts, "keep_results", true)
   if keep == nil then
-    keep = true
-  elseif type(keep) ~= "boolean" then
-    return nil, ("keep_results must be a boolean, got %s"):format(type(keep))
-  end
-  if opts.max_errors == nil then
-    return keep, DEFAULT_MAX_ERRORS
-  end
-  local max, err = argcheck.tocount(opts.max_errors, "max_errors")
-  if not max then
     return nil, err
   end
-  return keep, max
+  pack, err = boolean_option(opts, "pack", false)
+  if pack == nil then
+    return nil, err
+  end
+  local max = DEFAULT_MAX_ERRORS
+  if opts.max_errors ~= nil then
+    max, err = argcheck.tocount(opts.max_errors, "max_errors")
+    if not max then
+      return nil, err
+    end
+  end
+  return keep, max, pack
+end
+
+-- pcall's results with every value after `ok` packed into one table
+-- (the error value alone on failure).
+local function packed(ok, ...)
+  if ok then
+    return true, table.pack(...)
+  end
+  return false, (...)
 end
 
 return function(h, requests, fn, opts)
@@ -98,10 +129,11 @@ return function(h, requests, fn, opts)
   elseif type(fn) ~= "function" then
     argcheck.argerror(3, "serve", argcheck.expected("function or lexrt.isolate", fn))
   end
-  local keep, max_errors = read_options(opts)
+  local keep, max_errors, pack = read_options(opts)
   if keep == nil then
     argcheck.argerror(4, "serve", max_errors)
   end
+  pack = keep and pack -- nothing to pack when nothing is kept
 
   local results = keep and { n = 0 } or nil
   local errors, failed_at = {}, {}
@@ -113,7 +145,12 @@ return function(h, requests, fn, opts)
     local n = summary.requests + 1
     summary.requests = n
     local id = h:enter_request_scope()
-    local ok, res = pcall(fn, r, h, id)
+    local ok, res
+    if pack then
+      ok, res = packed(pcall(fn, r, h, id))
+    else
+      ok, res = pcall(fn, r, h, id)
+    end
     h:exit_request_scope(id)
     if results then
       results.n = n
