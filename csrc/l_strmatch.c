@@ -110,7 +110,7 @@ static int find_aux(lua_State *L, int find)
         } while (r == LXP_LIMIT);
         if (r == LXP_MATCH) {
             lua_pushinteger(L, (lua_Integer)f.at + 1);
-            lua_pushinteger(L, (lua_Integer)(f.at + lp));
+            lua_pushinteger(L, (lua_Integer)f.at + (lua_Integer)lp);
             return 2;
         }
     } else {

@@ -483,7 +483,7 @@ const char *lxp_message(const lxp_matcher *m, char *buf, size_t size)
     case LXP_E_BALANCE_ARGS: return "malformed pattern (missing arguments to '%b')";
     case LXP_E_FRONTIER: return "missing '[' after '%f' in pattern";
     case LXP_E_CAPTURE_INDEX:
-        snprintf(buf, size, "invalid capture index %%%d", m->error_index);
+        (void)snprintf(buf, size, "invalid capture index %%%d", m->error_index);
         return buf;
     case LXP_E_PATTERN_CAPTURE: return "invalid pattern capture";
     case LXP_E_TOO_MANY: return "too many captures";
