@@ -2,7 +2,9 @@
 --   1. an empty iso:call() beside a plain pcall(f) and h:with_scope(f);
 --   2. the image restore every call pays, against the image's size;
 --   3. each built-in workload in an isolate against Lua's collector,
---      incremental and generational.
+--      incremental and generational;
+--   4. patterns: how long a backtracking pattern runs before the budget
+--      stops it, and lexrt's matcher against the host's string library.
 -- Every figure is a median over interleaved rounds, so that a slow moment
 -- of the machine hits all sides alike. CPU time (os.clock).
 --   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 bench/isolate_bench.lua
@@ -179,3 +181,66 @@ for _, name in ipairs(experiment.WORKLOADS) do
   end
 end
 print("  " .. verdict)
+
+------------------------------------------------------------------ 4. patterns
+-- A catastrophic pattern runs until the budget stops it: the time to the
+-- stop, per max_instructions (median of PROUNDS calls).
+local PROUNDS = tonumber(os.getenv("PROUNDS")) or 5
+local HOSTILE = [[
+  local subject, hostile = ("a"):rep(30000), ("a*"):rep(30) .. "b"
+  return function() return string.find(subject, hostile) end
+]]
+print()
+print(("isolate: a backtracking string.find stopped by max_instructions (median of %d calls)"):format(PROUNDS))
+for _, max in ipairs({ 1e6, 1e7 }) do
+  local stopper = lexrt.isolate({ source = HOSTILE, max_instructions = max })
+  local times = {}
+  for r = 1, PROUNDS do
+    local t = clock()
+    local ok = pcall(stopper.call, stopper)
+    times[r] = clock() - t
+    assert(not ok, "the hostile call was not stopped")
+  end
+  stopper:close()
+  print(("  max_instructions = %-8.0e %8.2f ms to the stop"):format(max, median(times) * 1000))
+end
+
+-- Ordinary patterns: the same loop in the host (Lua's string library)
+-- and in an isolate without a budget (lexrt's matcher); the ratio is the
+-- matcher's cost, the loop's own being alike on both sides.
+local ORDINARY = [[
+  local lines = {}
+  for i = 1, 50 do
+    lines[i] = ("GET /api/v1/items/%d?q=%d HTTP/1.1  host: example.org  key%d = value%d"):format(i, i * 7, i, i)
+  end
+  return function(n)
+    local hits = 0
+    for k = 1, n do
+      local line = lines[k % 50 + 1]
+      if line:find("HTTP/1%.%d") then hits = hits + 1 end
+      local method, path = line:match("^(%u+)%s+(%S+)")
+      if method then hits = hits + #path end
+      local key, value = line:match("(%w+)%s*=%s*(%w+)")
+      if key then hits = hits + #value end
+      if line:find("example.org", 1, true) then hits = hits + 1 end
+      if line:find("%d+$") then hits = hits + 1 end
+    end
+    return hits
+  end
+]]
+local host_fn = assert(load(ORDINARY, "=ordinary"))()
+local matcher = lexrt.isolate({ source = ORDINARY })
+local PN = tonumber(os.getenv("PCALLS")) or 20000
+local sides = {
+  { name = "host string library", f = function(n) return host_fn(n) end, n = PN },
+  { name = "isolate, lexrt matcher", f = function(n) return matcher:call(n) end, n = PN },
+}
+assert(host_fn(100) == matcher:call(100), "the two sides disagree")
+interleaved(sides, PN, ROUNDS)
+print()
+print(("isolate: ordinary find/match, ns per loop of 5 calls (median of %d interleaved rounds of %d)"):format(ROUNDS, PN))
+for _, e in ipairs(sides) do
+  print(("  %-24s %8.0f"):format(e.name, e.ns))
+end
+print(("  lexrt matcher / host string library: %.2fx"):format(sides[2].ns / sides[1].ns))
+matcher:close()

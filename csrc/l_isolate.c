@@ -53,6 +53,7 @@
 #include "l_arena.h"
 #include "l_copy.h"
 #include "l_handler.h"
+#include "l_strmatch.h"
 
 #define UV_HANDLER 1
 #define UV_PENDING 2 /* marker address -> the host error an effect raised */
@@ -361,6 +362,7 @@ static void open_libs(lua_State *S, lua_State *L, int list)
              * function's insides: left out. */
             lua_pushnil(S);
             lua_setfield(S, -2, "dump");
+            lxb_strmatch_install(S); /* find, match, gmatch, gsub that charge their work */
         }
         lua_pop(S, 1);
     }
