@@ -1,7 +1,10 @@
 -- Isolates: inputs that still crashed the host (issue 17, part 2).
 --   1. a result (or effect argument, or error value) that references one
 --      long string, or one table, many times: the host copied it every
---      time, far past max_bytes.
+--      time, far past max_bytes;
+--   2. a h:with_scope coroutine abandoned in the host and collected (or
+--      closed) during an isolate call: its scope guard raised "isolate
+--      busy" inside __gc, and the scope leaked.
 -- Each crash case is a chunk run first in a child lua5.4 (support.in_child:
 -- a crash or a runaway allocation fails that case alone), then in this
 -- interpreter, where make check's ASan and valgrind runs watch it. In the
@@ -205,4 +208,134 @@ describe("an isolate whose values cross to the host", function()
     assert.is_true(same)
     assert.is_true(iso:stats().last_call_bytes < 2 << 20)
   end)
+end)
+
+-- Item 2. A coroutine suspended inside h:with_scope's fn and dropped: its
+-- scope guard exits the scope when the collector gets to it. When that
+-- happens inside an isolate call, the scope lies below the call's own
+-- (pinned) scope, and exiting it then would drop the call's scope too; it
+-- must be exited when the call ends. The finaliser is aimed inside the call's effect with the
+-- technique of spec/reentrancy_cases.lua (fire_inside).
+local SCOPE_CASE = [[
+  local lexrt = require("lexrt")
+  local fire_inside = require("spec.reentrancy_cases").fire_inside
+  local function eq(want, got, what)
+    if want ~= got then error(("%s: expected %s, got %s"):format(what, tostring(want), tostring(got)), 2) end
+  end
+  local seen = {}
+  local h
+  -- The effect: its first allocation runs the collection.
+  local function touch()
+    local t = { "allocated" }
+    seen.depth = h:arena_stack_depth()
+    return t[1]
+  end
+  h = lexrt.handler({ policy = lexrt.policy({ allow_effects = { "io" } }), effects = { io = { touch = touch } } })
+  local iso = lexrt.isolate({ handler = h, source = "return function() return io.touch() end" })
+  -- Made after fire_inside's full collection: young, so the minor
+  -- collection run inside touch collects the coroutine and its guard.
+  local function abandon()
+    local co = coroutine.create(function()
+      h:with_scope(function(a)
+        a:put(("x"):rep(100))
+        coroutine.yield()
+      end)
+    end)
+    assert(coroutine.resume(co))
+    eq("suspended", coroutine.status(co), "the coroutine")
+  end
+  local rec, res = fire_inside(touch, function() end, function()
+    abandon()
+    eq(1, h:arena_stack_depth(), "depth with the abandoned scope")
+    local v = iso:call()
+    return v, h:arena_stack_depth(), h:stats().pages_live
+  end)
+  eq(true, rec.inside, "the collection ran inside the effect")
+  eq(true, res[1], "the call: " .. tostring(res[2]))
+  eq("allocated", res[2], "the call's result")
+  eq(2, seen.depth, "depth inside the effect, after the collection (the abandoned scope waits)")
+  eq(0, res[3], "depth right after the call")
+  eq(0, res[4], "pages_live right after the call")
+  local s = h:stats()
+  eq(2, s.scopes_exited, "scopes_exited")
+  eq(0, s.pages_live, "pages_live")
+  eq("allocated", iso:call(), "the isolate goes on")
+  print("case ok")
+]]
+
+describe("a h:with_scope coroutine abandoned in the host", function()
+  it("collected during an isolate call has its scope exited when the call ends, "
+    .. "with no warning from its guard", function()
+      run_case(SCOPE_CASE)
+    end)
+
+  it("closed by an effect during an isolate call closes cleanly and has its scope exited when the call ends",
+    function()
+      run_case([[
+        local lexrt = require("lexrt")
+        local co, closed, depth
+        local h
+        h = lexrt.handler({ policy = lexrt.policy({ allow_effects = { "io" } }), effects = { io = {
+          close = function()
+            closed = table.pack(coroutine.close(co))
+            depth = h:arena_stack_depth()
+          end } } })
+        local iso = lexrt.isolate({ handler = h, source = "return function() io.close() return 1 end" })
+        co = coroutine.create(function() h:with_scope(function() coroutine.yield() end) end)
+        assert(coroutine.resume(co))
+        assert(iso:call() == 1)
+        assert(closed[1] == true, "coroutine.close: " .. tostring(closed[2]))
+        assert(coroutine.status(co) == "dead")
+        assert(depth == 2, "depth inside the effect " .. tostring(depth))
+        assert(h:arena_stack_depth() == 0, "depth after " .. h:arena_stack_depth())
+        assert(h:stats().pages_live == 0, "pages_live")
+        print("case ok")
+      ]])
+    end)
+
+  -- Nested calls: iso1's effect calls iso2, whose effect runs a full
+  -- collection. `where` says where the abandoned scope lies.
+  local NESTED = [[
+    local lexrt = require("lexrt")
+    local h, iso2
+    local log = {}
+    local function abandon()
+      local co = coroutine.create(function() h:with_scope(function() coroutine.yield() end) end)
+      assert(coroutine.resume(co))
+    end
+    h = lexrt.handler({ policy = lexrt.policy({ allow_effects = { "io" } }), effects = { io = {
+      outer = function()
+        if WHERE == "above" then abandon() end
+        log.before = h:arena_stack_depth()
+        iso2:call()
+        log.after = h:arena_stack_depth()
+      end,
+      collect = function()
+        collectgarbage("collect")
+        log.collected = h:arena_stack_depth()
+      end } } })
+    local iso1 = lexrt.isolate({ handler = h, source = "return function() io.outer() return 1 end" })
+    iso2 = lexrt.isolate({ handler = h, source = "return function() io.collect() end" })
+    if WHERE == "below" then abandon() end
+    assert(iso1:call() == 1)
+    assert(log.before == 2, "depth before the inner call " .. log.before)
+    assert(log.collected == 3, "depth after the collection " .. log.collected)
+    -- Above the outer call's scope: exited as the inner call ends; below
+    -- it: only when the outer call ends.
+    local want = WHERE == "above" and 1 or 2
+    assert(log.after == want, ("depth after the inner call: %d, expected %d"):format(log.after, want))
+    assert(h:arena_stack_depth() == 0, "depth after " .. h:arena_stack_depth())
+    assert(h:stats().pages_live == 0, "pages_live")
+    print("case ok")
+  ]]
+
+  it("collected inside an inner isolate call, its scope above the outer call's, "
+    .. "has it exited when the inner call ends", function()
+      run_case("local WHERE = 'above'\n" .. NESTED)
+    end)
+
+  it("collected inside an inner isolate call, its scope below the outer call's, "
+    .. "has it exited when the outer call ends", function()
+      run_case("local WHERE = 'below'\n" .. NESTED)
+    end)
 end)
