@@ -4,7 +4,9 @@
 --      time, far past max_bytes;
 --   2. a h:with_scope coroutine abandoned in the host and collected (or
 --      closed) during an isolate call: its scope guard raised "isolate
---      busy" inside __gc, and the scope leaked.
+--      busy" inside __gc, and the scope leaked;
+--   3. file = a directory (or a file that cannot be read): io.open
+--      succeeds, and the read failed obscurely.
 -- Each crash case is a chunk run first in a child lua5.4 (support.in_child:
 -- a crash or a runaway allocation fails that case alone), then in this
 -- interpreter, where make check's ASan and valgrind runs watch it. In the
@@ -338,4 +340,50 @@ describe("a h:with_scope coroutine abandoned in the host", function()
     .. "has it exited when the outer call ends", function()
       run_case("local WHERE = 'below'\n" .. NESTED)
     end)
+end)
+
+describe("lexrt.isolate{ file = ... }", function()
+  local function read_error(path)
+    return err_of(lexrt.isolate, { file = path })
+  end
+
+  it("raises 'cannot read file' for a directory", function()
+    assert.are.equal("bad argument #1 to 'isolate' (cannot read file: /tmp: Is a directory)", read_error("/tmp"))
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local e = read_error(dir)
+    os.remove(dir)
+    assert.matches("cannot read file: .*Is a directory", e)
+  end)
+
+  it("raises 'cannot read file' for a missing file", function()
+    local path = os.tmpname()
+    os.remove(path)
+    assert.are.equal(("bad argument #1 to 'isolate' (cannot read file: %s: No such file or directory)")
+      :format(path), read_error(path))
+  end)
+
+  it("raises 'cannot read file' for a file that opens but cannot be read", function()
+    -- /proc/self/mem opens, even for root, and reading at offset 0 fails.
+    assert.matches("^bad argument #1 to 'isolate' %(cannot read file: /proc/self/mem: ",
+      read_error("/proc/self/mem"))
+    -- Without read permission (only when not root: root reads anything).
+    local path = os.tmpname()
+    assert(os.execute("chmod 000 " .. path))
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+    else
+      assert.matches("cannot read file: .*Permission denied", read_error(path))
+    end
+    os.remove(path)
+  end)
+
+  it("still reads an ordinary file", function()
+    local path = support.write_temp_lua("return function() return 'from the file' end")
+    local iso = lexrt.isolate({ file = path })
+    os.remove(path)
+    assert.are.equal("from the file", iso:call())
+  end)
 end)

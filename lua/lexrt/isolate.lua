@@ -31,13 +31,18 @@ local function count(opts, key, least)
   return n
 end
 
+-- io.open succeeds on a directory (and on files that cannot be read, such
+-- as /proc/self/mem): the read is checked too.
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then
     argerror(1, "isolate", "cannot read file: " .. tostring(err), 3)
   end
-  local text = f:read("a")
+  local text, rerr = f:read("a")
   f:close()
+  if not text then
+    argerror(1, "isolate", ("cannot read file: %s: %s"):format(path, tostring(rerr)), 3)
+  end
   return text
 end
 
