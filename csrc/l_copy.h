@@ -3,17 +3,28 @@
  *
  * What crosses: nil, booleans, numbers (integer or float kept), strings,
  * and tables of these (keys: strings, numbers, booleans), copied deeply;
- * a table reached twice is copied once and shared in the copy.
+ * a table reached twice is copied once and shared in the copy, and so is
+ * a long string (Lua strings are immutable, so sharing one is invisible).
  * Metatables are not copied. A function, userdata, thread, cyclic table,
  * a table used as a key, or nesting deeper than LXC_MAX_DEPTH raises an
  * error naming where it was found:
  *   cannot copy a function (argument 1 .cb)
  * The walk keeps its place on the two states' own stacks (no C
- * recursion), and remembers every table copied in a memo table in the
- * destination state, keyed by the source table's address.
+ * recursion), and remembers every table and long string copied in a memo
+ * table in the destination state, keyed by the source object's address.
+ *
+ * A copy may be given a byte budget (lxc_budget): an estimate of what it
+ * allocates in the destination (tables with their slots, long strings) is
+ * charged against it before each allocation, and a copy that would pass
+ * it raises instead:
+ *   cannot copy result 1: more than 1048576 bytes to copy (max_copy_bytes)
+ * One budget may be shared by several copies (all the results of a call),
+ * so that the bound holds for all of them together.
  */
 #ifndef LEXRT_L_COPY_H
 #define LEXRT_L_COPY_H
+
+#include <stddef.h>
 
 #include <lua.h>
 
@@ -32,6 +43,13 @@ typedef struct lxc_where {
     const char *kind, *op;
 } lxc_where;
 
+/* What copies may still allocate in the destination, in bytes. `max` and
+ * `option` (the option that sets it) are for the message. */
+typedef struct lxc_budget {
+    size_t left, max;
+    const char *option;
+} lxc_budget;
+
 /*
  * Pushes onto `to` a copy of the value at `from`[idx]. Copy errors are
  * raised in `err` (one of the two states: the isolate's side). Either
@@ -40,6 +58,10 @@ typedef struct lxc_where {
  * on both stacks after an error: the caller resets their tops.
  */
 void lxc_copy(lua_State *from, int idx, lua_State *to, lua_State *err, const lxc_where *w);
+
+/* The same, charging what it allocates in `to` to `b` (NULL: no bound). */
+void lxc_copy_bounded(lua_State *from, int idx, lua_State *to, lua_State *err, const lxc_where *w,
+                      lxc_budget *b);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -21,7 +21,8 @@
  * calls fn under lua_pcallk, and exits the scope (exit_scope ->
  * truncate_scopes -> lx_arena_free, pages back to the pool) however fn
  * ends; in a coroutine a scope guard does the exit if the frame never
- * resumes. The arena's own fast path is csrc/arena.h.
+ * resumes (or, when an isolate call holds the scope then, as soon as the
+ * call ends: defer_exit). The arena's own fast path is csrc/arena.h.
  *
  * Ownership, and why finalisers run safely in any order Lua picks:
  *   pool userdata  <- user value 2 of every handler sharing it
@@ -53,13 +54,21 @@ typedef struct LPool {
     int live;  /* lx_pool_init succeeded and destroy has not run */
 } LPool;
 
+/* An open scope. `doomed`: its guard fired while an isolate call pinned
+ * it, so it is exited as soon as no pin holds it (see defer_exit). */
+typedef struct Scope {
+    lua_Integer id;
+    int doomed;
+} Scope;
+
 typedef struct LHandler {
     const void *tag; /* &handler_tag: see lxb_test_object */
     LPool *lp;
     size_t page_size, max_bytes;
     lua_Integer last_id;
-    lua_Integer *ids; /* ids[i] is the scope at depth i + 1 */
+    Scope *scopes; /* scopes[i] is the scope at depth i + 1 */
     size_t depth, cap;
+    size_t ndoomed; /* open scopes marked doomed */
     lua_Integer entered, exited;
     lua_Integer pinned; /* innermost scope a running isolate call uses; 0: none */
     int closed;
@@ -116,6 +125,10 @@ static void truncate_scopes(lua_State *L, LHandler *h, size_t keep)
         lua_rawseti(L, -2, (lua_Integer)h->depth);
         h->depth--;
         h->exited++;
+        if (h->scopes[h->depth].doomed) {
+            h->scopes[h->depth].doomed = 0;
+            h->ndoomed--;
+        }
     }
 }
 
@@ -129,8 +142,8 @@ static void close_handler(lua_State *L, LHandler *h)
     if (lua_istable(L, -1))
         truncate_scopes(L, h, 0);
     lua_pop(L, 1);
-    lx_sys_free(h->ids);
-    h->ids = NULL;
+    lx_sys_free(h->scopes);
+    h->scopes = NULL;
     h->cap = 0;
     h->closed = 1;
     /* The last handler using the pool gives its cached pages back now
@@ -220,20 +233,20 @@ static int l_new_handler(lua_State *L)
     return 1;
 }
 
-/* Room for one more scope id. */
+/* Room for one more scope. */
 static void reserve_id(lua_State *L, LHandler *h)
 {
     size_t ncap;
-    lua_Integer *ids;
+    Scope *scopes;
     if (h->depth < h->cap)
         return;
-    if (h->cap > SIZE_MAX / 2 / sizeof *ids)
+    if (h->cap > SIZE_MAX / 2 / sizeof *scopes)
         lxb_nomem(L);
     ncap = h->cap ? h->cap * 2 : 8;
-    ids = lx_sys_realloc(h->ids, ncap * sizeof *ids);
-    if (ids == NULL)
+    scopes = lx_sys_realloc(h->scopes, ncap * sizeof *scopes);
+    if (scopes == NULL)
         lxb_nomem(L);
-    h->ids = ids;
+    h->scopes = scopes;
     h->cap = ncap;
 }
 
@@ -263,21 +276,28 @@ static void enter_scope(lua_State *L, LHandler *h, int idx)
     la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
     if (la->a == NULL)
         lxb_nomem(L);
-    h->ids[h->depth++] = ++h->last_id;
+    h->scopes[h->depth].id = ++h->last_id;
+    h->scopes[h->depth].doomed = 0;
+    h->depth++;
     h->entered++;
+}
+
+/* The depth of open scope `id`, or 0. Ids grow with depth, so the scope
+ * is found from the top down. */
+static size_t depth_of(const LHandler *h, lua_Integer id)
+{
+    size_t k = h->depth;
+    while (k > 0 && h->scopes[k - 1].id > id)
+        k--;
+    return k > 0 && h->scopes[k - 1].id == id ? k : 0;
 }
 
 /* Exits scope `id` (and every later one) of the handler h at stack index
  * hidx; true if it was open. */
 static int exit_scope(lua_State *L, int hidx, LHandler *h, lua_Integer id)
 {
-    size_t k = h->depth;
-    if (h->closed)
-        return 0;
-    /* Ids grow with depth, so the scope is found from the top down. */
-    while (k > 0 && h->ids[k - 1] > id)
-        k--;
-    if (k == 0 || h->ids[k - 1] != id)
+    size_t k;
+    if (h->closed || (k = depth_of(h, id)) == 0)
         return 0;
     if (h->pinned >= id)
         luaL_error(L, "isolate busy: an isolate call is using scope %I of this handler", h->pinned);
@@ -285,6 +305,40 @@ static int exit_scope(lua_State *L, int hidx, LHandler *h, lua_Integer id)
     truncate_scopes(L, h, k - 1);
     lua_pop(L, 1);
     return 1;
+}
+
+/*
+ * A scope whose guard fires while an isolate call pins it (the guard's
+ * coroutine collected or closed from inside the call: by an effect, or
+ * by any host allocation the call makes) cannot be exited then: exiting
+ * it truncates every scope above it, the call's own among them, and
+ * raising "isolate busy" from __gc would only leak it. It is marked
+ * doomed instead, and exit_doomed exits it once no pin holds it: when
+ * the call has exited its scope (lxb_handler_exit), or, when an outer
+ * call holds it too, when that one has.
+ */
+static void defer_exit(LHandler *h, lua_Integer id)
+{
+    size_t k = depth_of(h, id);
+    if (k != 0 && !h->scopes[k - 1].doomed) {
+        h->scopes[k - 1].doomed = 1;
+        h->ndoomed++;
+    }
+}
+
+/* Exits the lowest doomed scope that no pin holds any more, and with it
+ * every scope above it (a stack: nothing above can outlive it). */
+static void exit_doomed(lua_State *L, int hidx, LHandler *h)
+{
+    size_t k;
+    if (h->closed || h->ndoomed == 0)
+        return;
+    for (k = 0; k < h->depth; k++) {
+        if (h->scopes[k].doomed && h->scopes[k].id > h->pinned) {
+            exit_scope(L, hidx, h, h->scopes[k].id);
+            return;
+        }
+    }
 }
 
 static int h_enter(lua_State *L)
@@ -326,7 +380,9 @@ static LHandler *guard_fire(lua_State *L)
     g->id = 0;
     lua_getiuservalue(L, 1, 1);
     h = lua_touserdata(L, -1);
-    if (id != 0)
+    if (id != 0 && !h->closed && h->pinned >= id)
+        defer_exit(h, id); /* a call holds it: exited when the call ends */
+    else if (id != 0)
         exit_scope(L, lua_gettop(L), h, id);
     return h;
 }
@@ -585,8 +641,13 @@ lua_Integer lxb_handler_pin(lua_State *L, int idx, lua_Integer id)
 
 int lxb_handler_exit(lua_State *L, int idx, lua_Integer id)
 {
+    LHandler *h;
+    int done;
     idx = lua_absindex(L, idx);
-    return exit_scope(L, idx, test_handler(L, idx), id);
+    h = test_handler(L, idx);
+    done = exit_scope(L, idx, h, id);
+    exit_doomed(L, idx, h); /* what the call's pin held back, if anything */
+    return done;
 }
 
 static const luaL_Reg handler_methods[] = {

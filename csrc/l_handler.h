@@ -15,7 +15,9 @@
 /* A handler's scopes driven from C, for isolates. enter raises "handler
  * is closed"; pin sets the scope an isolate call is using (exit and close
  * refuse to drop it: "isolate busy") and returns the previous pin, to be
- * put back when the call ends. */
+ * put back when the call ends, before the call's scope is exited: exit
+ * then also exits the scopes whose guards fired while the pin held them
+ * (l_handler.c, defer_exit). */
 int lxb_is_handler(lua_State *L, int idx);
 int lxb_handler_closed(lua_State *L, int idx);
 size_t lxb_handler_max_bytes(lua_State *L, int idx);

@@ -73,6 +73,7 @@ typedef struct LIsolate {
     lx_image image;
     lua_State *L;       /* the host thread of the running call or build */
     size_t max_bytes;
+    size_t max_copy_bytes; /* what copying out may allocate in the host, per crossing */
     lua_Integer max_instructions; /* 0: none */
     lua_Integer instructions;     /* this call's, counted HOOK_PERIOD at a time */
     int period;
@@ -248,6 +249,7 @@ static int effect_body(lua_State *T)
     int n = lua_gettop(T) - 2, i, base, nres;
     const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
     lxc_where w = {"argument", 0, " to ", kind, op};
+    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
     luaL_checkstack(L, n + 8, "too many effect arguments");
     base = lua_gettop(L);
     lua_getiuservalue(L, 1, UV_HANDLER);
@@ -257,7 +259,7 @@ static int effect_body(lua_State *T)
     lua_pushstring(L, op);
     for (i = 1; i <= n; i++) {
         w.n = i;
-        lxc_copy(T, i + 2, L, T, &w);
+        lxc_copy_bounded(T, i + 2, L, T, &w, &b);
     }
     /* Not lua_pcallk: an effect that yields raises, as nothing may
      * yield across iso:call. */
@@ -425,7 +427,8 @@ static int copy_error(lua_State *S)
 {
     LIsolate *iso = owner(S);
     lxc_where w = {"error value", 0, NULL, NULL, NULL};
-    lxc_copy(S, 1, iso->L, S, &w);
+    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
+    lxc_copy_bounded(S, 1, iso->L, S, &w, &b);
     return 0;
 }
 
@@ -485,11 +488,12 @@ static int build_body(lua_State *L)
     return 0;
 }
 
-/* core.new_isolate(h, source, chunkname, libs, max_bytes, max_instructions, name) */
+/* core.new_isolate(h, source, chunkname, libs, max_bytes, max_instructions, name [, max_copy_bytes]) */
 static int l_new_isolate(lua_State *L)
 {
     LIsolate *iso;
     size_t build_budget;
+    lua_Integer copy_bytes = -1; /* -1: max_bytes */
     int st;
     if (!lxb_is_handler(L, 1))
         return luaL_argerror(L, 1, lua_pushfstring(L, "handler must be a lexrt.handler, got %s", luaL_typename(L, 1)));
@@ -499,6 +503,10 @@ static int l_new_isolate(lua_State *L)
     luaL_checktype(L, 3, LUA_TSTRING);
     luaL_checktype(L, 4, LUA_TTABLE);
     luaL_checktype(L, 7, LUA_TSTRING);
+    if (!lua_isnoneornil(L, 8)) {
+        copy_bytes = lxb_checkint(L, 8);
+        luaL_argcheck(L, copy_bytes >= 0, 8, "max_copy_bytes must be a non-negative integer");
+    }
     lua_settop(L, 7);
     lxb_handler_push_effects(L, 1);
     lua_insert(L, 2);
@@ -524,6 +532,7 @@ static int l_new_isolate(lua_State *L)
         luaL_argcheck(L, v >= 0, 6, "max_bytes must be a non-negative integer");
         iso->max_bytes = (size_t)v;
     }
+    iso->max_copy_bytes = copy_bytes >= 0 ? (size_t)copy_bytes : iso->max_bytes;
     if (!lua_isnoneornil(L, 7)) {
         iso->max_instructions = lxb_checkint(L, 7);
         luaL_argcheck(L, iso->max_instructions > 0, 7, "max_instructions must be a positive integer");
@@ -581,6 +590,7 @@ static int iso_run(lua_State *S)
     lua_State *L = iso->L;
     int n = lua_gettop(L) - 1, i, nres;
     lxc_where w = {"argument", 0, NULL, NULL, NULL};
+    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
     lua_settop(S, 0);
     luaL_checkstack(S, n + LUA_MINSTACK, "too many arguments");
     lua_rawgetp(S, LUA_REGISTRYINDEX, &fn_key);
@@ -594,7 +604,7 @@ static int iso_run(lua_State *S)
     w.what = "result";
     for (i = 1; i <= nres; i++) {
         w.n = i;
-        lxc_copy(S, i, L, S, &w);
+        lxc_copy_bounded(S, i, L, S, &w, &b);
     }
     return 0;
 }
@@ -720,6 +730,7 @@ static int iso_stats(lua_State *L)
     lxb_setint(L, "instruction_stops", iso->instruction_stops);
     lxb_setint(L, "memory_stops", iso->memory_stops);
     lxb_setint(L, "max_bytes", (lua_Integer)iso->max_bytes);
+    lxb_setint(L, "max_copy_bytes", (lua_Integer)iso->max_copy_bytes);
     if (iso->max_instructions > 0)
         lxb_setint(L, "max_instructions", iso->max_instructions);
     lua_pushboolean(L, iso->S == NULL);

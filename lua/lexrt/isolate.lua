@@ -8,7 +8,7 @@ local handler = require("lexrt.handler")
 
 local OPTIONS = {
   source = true, file = true, handler = true, libs = true,
-  max_bytes = true, max_instructions = true, name = true,
+  max_bytes = true, max_instructions = true, max_copy_bytes = true, name = true,
 }
 -- The libraries an isolate may have; io, os, package and debug never.
 local LIBS = { string = true, table = true, math = true, utf8 = true, coroutine = true }
@@ -31,13 +31,18 @@ local function count(opts, key, least)
   return n
 end
 
+-- io.open succeeds on a directory (and on files that cannot be read, such
+-- as /proc/self/mem): the read is checked too.
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then
     argerror(1, "isolate", "cannot read file: " .. tostring(err), 3)
   end
-  local text = f:read("a")
+  local text, rerr = f:read("a")
   f:close()
+  if not text then
+    argerror(1, "isolate", ("cannot read file: %s: %s"):format(path, tostring(rerr)), 3)
+  end
   return text
 end
 
@@ -95,6 +100,7 @@ return function(opts)
   end
   local max_bytes = count(opts, "max_bytes", 0)
   local max_instructions = count(opts, "max_instructions", 1)
+  local max_copy_bytes = count(opts, "max_copy_bytes", 0)
   local libs = libs_of(rawget(opts, "libs"))
   local h = rawget(opts, "handler")
   if h == nil then
@@ -107,6 +113,6 @@ return function(opts)
   -- Named so that C argument errors (a handler that is not one) read
   -- "to 'isolate'"; not a tail call, which would lose the name.
   local isolate = core.new_isolate
-  local iso = isolate(h, source, chunkname, libs, max_bytes, max_instructions, name)
+  local iso = isolate(h, source, chunkname, libs, max_bytes, max_instructions, name, max_copy_bytes)
   return iso
 end
