@@ -327,6 +327,46 @@ describe("README's tour", function()
   end)
 end)
 
+-- README's runnable examples beyond the tour: each is a file in
+-- examples/ that README quotes line for line (from `local lexrt` on) and
+-- that prints exactly what its --> comments say.
+local QUOTED = {
+  { heading = "Isolates", file = "examples/isolate_tour.lua" },
+}
+
+for _, q in ipairs(QUOTED) do
+  describe("README's example under '" .. q.heading .. "'", function()
+    local block = block_under(q.heading)
+
+    it("is " .. q.file .. ", line for line", function()
+      local f = assert(io.open(q.file, "r"))
+      local file = f:read("a")
+      f:close()
+      assert.are.equal(block, file:sub((assert(file:find("local lexrt", 1, true)))))
+    end)
+
+    it("prints exactly what its --> comments say, line by line", function()
+      local lines, status = run_chunk(q.file)
+      assert.are.equal(0, status, table.concat(lines, "\n"))
+      local want = promised(block)
+      assert.is_true(#want > 0)
+      assert.are.equal(#want, #lines, "printed:\n" .. table.concat(lines, "\n"))
+      for k, promise in ipairs(want) do
+        assert.is_true(fits(promise, lines[k]),
+          ("line %d: README says %q, %s prints %q"):format(k, promise, q.file, lines[k]))
+      end
+    end)
+
+    it("calls only the effects its handler has", function()
+      -- The isolate's effect tables are the handler's `effects`: every
+      -- io.<op>( the source calls must be one the example defines.
+      for op in block:gmatch("io%.([%a_]+)%(") do
+        assert.matches("io = { [^\n]*" .. op .. " = function", block, nil, false, "io." .. op .. " is not defined")
+      end
+    end)
+  end)
+end
+
 describe("README's handler example", function()
   it("prints what its --> comments say, in that order", function()
     local code = block_under("Handlers, scopes and policies")
