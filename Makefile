@@ -86,20 +86,28 @@ fuzz:
 	$(MAKE) -C fuzz fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
 
 # System-wide (root, or sudo make install), or for the current user only
-# under ~/.luarocks: see README.md, "Installing".
+# under ~/.luarocks: see README.md, "Installing". luarocks make builds
+# where it runs (csrc/*.o, lexrt/), which fails in a read-only checkout
+# and litters a writable one, so it runs in a temporary copy of what the
+# rockspec needs, removed afterwards (made writable first: cp keeps a
+# read-only checkout's modes).
+ROCK_FILES := csrc lua bin examples
+IN_COPY   = tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT INT TERM && \
+            cp -R $(ROCK_FILES) $(ROCKSPEC) "$$tmp" && chmod -R u+w "$$tmp" && cd "$$tmp" &&
+
 install:
 	$(DEPS) install
-	$(LUAROCKS) make --deps-mode=none
+	@$(IN_COPY) $(LUAROCKS) make --deps-mode=none $(ROCKSPEC)
 
 install-local:
 	$(DEPS) install
-	$(LUAROCKS) make --local --deps-mode=none
+	@$(IN_COPY) $(LUAROCKS) make --local --deps-mode=none $(ROCKSPEC)
 	@echo "installed under ~/.luarocks; for lua5.4 to find it (README.md, Installing):"
 	@echo '  export LUA_PATH_5_4="$$($(LUAROCKS) path --lr-path);;"'
 	@echo '  export LUA_CPATH_5_4="$$($(LUAROCKS) path --lr-cpath);;"'
 	@echo '  export PATH="$$HOME/.luarocks/bin:$$PATH"'
 
-# luarocks make (install, install-local) builds in place: csrc/*.o, lexrt/.
+# csrc/*.o and lexrt/: what an older luarocks make left in the checkout.
 clean:
 	rm -rf build dist lexrt csrc/*.o
 	-$(MAKE) -C bench clean

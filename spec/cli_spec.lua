@@ -101,6 +101,11 @@ local function parse_xml(text)
   return elements
 end
 
+-- The modes this build has (isolate only where there are isolates).
+local function experiment_modes()
+  return require("lexrt.experiment").MODES
+end
+
 describe("lexrt-experiment", function()
   it("prints its help with --help and exits 0", function()
     local code, out, err = run("--help")
@@ -141,7 +146,8 @@ describe("lexrt-experiment", function()
   end
 
   it("prints CSV with a header and one row per mode", function()
-    local code, out = run("-w json -n 4 -r 2 --warmup 1 -m gc,gc-gen,arena -f csv")
+    -- Five rounds: the fewest whose intervals cover 90%, enough for a verdict.
+    local code, out = run("-w json -n 4 -r 5 --warmup 1 -m gc,gc-gen,arena -f csv")
     assert.are.equal(0, code)
     local rows = lines(out)
     assert.are.equal(table.concat(report.COLUMNS, ","), rows[1])
@@ -153,8 +159,8 @@ describe("lexrt-experiment", function()
       assert.are.equal("json", row.workload)
       modes[#modes + 1] = row.mode
       assert.are.equal("4", row.requests)
-      assert.are.equal("2", row.rounds)
-      assert.are.equal(2, select(2, row.req_per_s_rounds:gsub("[^;]+", "")))
+      assert.are.equal("5", row.rounds)
+      assert.are.equal(5, select(2, row.req_per_s_rounds:gsub("[^;]+", "")))
       assert.is_true(tonumber(row.req_per_s) > 0)
     end
     assert.are.same({ "gc", "gc-gen", "arena" }, modes)
@@ -277,6 +283,10 @@ describe("lexrt-experiment", function()
   it("numbers the workloads in the progress bar", function()
     local code, _, err = run("--progress -w json,bulk -n 1 -r 1 -m arena --warmup 0")
     assert.are.equal(0, code)
+    local warning = "lexrt-experiment: warning: no gc mode, the baseline every mode is compared with: no ratios and"
+      .. " no verdicts (-m gc,arena)\n"
+    assert.are.equal(warning, err:sub(1, #warning))
+    err = err:sub(#warning + 1)
     assert.are.equal(frame(50, "json arena, round 1 of 1", 1, 2) .. frame(100, "json arena, census", 1, 2)
       .. frame(50, "bulk arena, round 1 of 1", 2, 2) .. frame(100, "bulk arena, census", 2, 2) .. "\r\27[K", err)
   end)
@@ -314,6 +324,78 @@ describe("lexrt-experiment", function()
       assert.is_nil(err:find("traceback", 1, true))
     end)
   end
+
+  it("takes --rounds, the Lua API's name, for --repeat", function()
+    local code, out = run("-w json -n 1 --rounds 2 -m gc -f csv")
+    assert.are.equal(0, code)
+    assert.matches("\njson,gc,gc,incremental,,1,1,2,0,1,", out)
+  end)
+
+  it("suggests the option a misspelt one was meant to be, in one line", function()
+    for _, case in ipairs({ { "--repat 3", "--repeat" }, { "--round 3", "--rounds" }, { "--workloads json", "--workload" } }) do
+      local code, out, err = run(case[1])
+      assert.are.equal(2, code)
+      assert.are.equal("", out)
+      assert.are.equal(("lexrt-experiment: unknown option '%s'; did you mean '%s'?\n"):format(
+        case[1]:match("^%S+"), case[2]), err)
+    end
+  end)
+
+  it("warns when the modes leave out gc, the baseline, and runs them", function()
+    local code, out, err = run("-w json -n 1 -r 1 -m arena,isolate")
+    assert.are.equal(0, code)
+    assert.are.equal("lexrt-experiment: warning: no gc mode, the baseline every mode is compared with: no ratios"
+      .. " and no verdicts (-m gc,arena,isolate)\n", err)
+    assert.matches("\nNo gc row: ", out)
+    code, _, err = run("-w json -n 1 -r 1 -m arena,gc")
+    assert.are.equal(0, code)
+    assert.are.equal("", err)
+  end)
+
+  it("says, under each title, how it calibrated the requests per round when -n is not given", function()
+    local path = write_workload('return { name = "quick", requests = 2, handler = function(ctx) return ctx:str("x") end }')
+    local code, out = run("-w " .. path .. " -r 1 -m gc")
+    local fixed_code, fixed = run("-w " .. path .. " -n 2 -r 1 -m gc")
+    os.remove(path)
+    assert.are.equal(0, code)
+    -- How many requests this machine needs varies; that it says so does not.
+    assert.matches("^quick: 1 round of %d+ requests per mode[^\n]*\nrequests per round:? calibrated from 2 to %d+[^\n]*"
+      .. "%-n fixes the count\n", out)
+    assert.are.equal(0, fixed_code)
+    assert.matches("^quick: 1 round of 2 requests per mode[^\n]*\nmode ", fixed)
+  end)
+
+  it("refuses, before running, a workload that uses os in isolate mode, saying how to leave isolate out", function()
+    local path = write_workload('return { name = "clock", handler = function(ctx) return ctx:str(tostring(os.time())) end }')
+    local code, out, err = run("-w " .. path .. " -n 2 -r 1")
+    local other_code = run("-w " .. path .. " -n 2 -r 1 -m gc,arena")
+    os.remove(path)
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.matches("^lexrt%-experiment: workload clock cannot run in isolate mode %(it runs under gc%): [^\n]*"
+      .. "leave isolate out: %-m gc,gc%-gen,arena,arena%-nopool [^\n]*\n$", err)
+    assert.are.equal(0, other_code)
+  end)
+
+  it("lets a workload file require the modules beside it, in every mode", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local name = "neighbour_" .. dir:match("[^/]+$"):gsub("%W", "_")
+    local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+    f:write('return { greet = function(who) return "hello, " .. who end }\n')
+    f:close()
+    f = assert(io.open(dir .. "/workload.lua", "w"))
+    f:write(('local n = require(%q)\nreturn { name = "sibling", handler = function(ctx, req)'
+      .. ' return ctx:str(n.greet(tostring(req.index))) end }\n'):format(name))
+    f:close()
+    local code, out, err = run("-w " .. dir .. "/workload.lua -n 2 -r 1 -f csv", "cd / && ")
+    os.execute("rm -rf " .. dir)
+    assert.are.equal(0, code, err)
+    for _, mode in ipairs(experiment_modes()) do
+      assert.matches("\nsibling," .. mode:gsub("%-", "%%-") .. ",", out)
+    end
+  end)
 
   it("takes a negative seed given as a separate argument", function()
     local code, out = run("-s -3 -w json -n 1 -r 1 -m gc -f csv")

@@ -84,6 +84,65 @@ describe("the make targets' packages", function()
   end)
 end)
 
+-- make install-local from a checkout its user cannot write (a shared or
+-- packaged tree): luarocks make builds where it runs, so the Makefile must
+-- run it elsewhere. luarocks itself is replaced by a stub that does what
+-- it does to its working directory (objects in csrc/, a lexrt/ directory)
+-- and records where it ran and with which arguments, so this needs
+-- neither luarocks nor a network, and tests the Makefile alone. Root
+-- ignores permissions, so as root the make runs as nobody (setpriv).
+describe("make install-local", function()
+  local is_root = support.sh("test \"$(id -u)\" = 0") == 0
+  local has_setpriv = support.sh("command -v setpriv >/dev/null") == 0
+  local it_can = (not is_root or has_setpriv) and it or pending
+
+  it_can("works from a read-only checkout, and leaves it as it was", function()
+    local script = [=[
+set -e
+src=$(mktemp -d); home=$(mktemp -d)
+cp -R Makefile csrc lua bin examples scripts lex-runtime-*.rockspec "$src"
+mkdir "$home/bin"
+cat >"$home/bin/luarocks" <<'STUB'
+#!/bin/sh
+echo "$PWD luarocks $*" >"$HOME/where"
+touch csrc/arena.o && mkdir -p lexrt
+STUB
+chmod 755 "$home/bin/luarocks" "$src" "$home"
+chmod -R a-w "$src"
+as=""
+if [ "$(id -u)" = 0 ]; then chown -R nobody "$home"; as="setpriv --reuid=nobody --regid=nogroup --clear-groups"; fi
+set +e
+$as env HOME="$home" PATH="$home/bin:$PATH" make -C "$src" DEPS=true install-local >/dev/null 2>"$home/err"
+code=$?
+set -e
+echo "code $code"
+echo "src $src"
+cat "$home/where" 2>/dev/null || echo "no luarocks run"
+cat "$home/err"
+ls "$src/csrc" | grep -c '\.o$' || true
+test -e "$src/lexrt" && echo "lexrt/ left in the checkout" || true
+chmod -R u+w "$src"; rm -rf "$src" "$home"
+]=]
+    -- A file: sh -c with %q would join the lines.
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(script)
+    f:close()
+    local _, out = sh("sh " .. path)
+    os.remove(path)
+    local code = out:match("code (%d+)")
+    local src = out:match("\nsrc (%S+)")
+    local where, args = out:match("\n(/%S+) (luarocks[^\n]*)")
+    assert.are.equal("0", code, out)
+    assert.is_string(where, out)
+    assert.are_not.equal(src, where, "luarocks ran in the checkout")
+    assert.matches("^luarocks %-%-lua%-version=5%.4 make %-%-local %-%-deps%-mode=none ", args)
+    assert.matches("\n0\n", out, nil, false, "objects left in the checkout's csrc/")
+    assert.is_nil(out:find("lexrt/ left", 1, true), out)
+    assert.is_nil(io.open(where .. "/csrc", "r"), "the temporary copy was not removed")
+  end)
+end)
+
 -- README.md's ```lua blocks, each with the heading it sits under.
 local function readme_blocks()
   local f = assert(io.open("README.md", "r"))
@@ -267,6 +326,46 @@ describe("README's tour", function()
     end
   end)
 end)
+
+-- README's runnable examples beyond the tour: each is a file in
+-- examples/ that README quotes line for line (from `local lexrt` on) and
+-- that prints exactly what its --> comments say.
+local QUOTED = {
+  { heading = "Isolates", file = "examples/isolate_tour.lua" },
+}
+
+for _, q in ipairs(QUOTED) do
+  describe("README's example under '" .. q.heading .. "'", function()
+    local block = block_under(q.heading)
+
+    it("is " .. q.file .. ", line for line", function()
+      local f = assert(io.open(q.file, "r"))
+      local file = f:read("a")
+      f:close()
+      assert.are.equal(block, file:sub((assert(file:find("local lexrt", 1, true)))))
+    end)
+
+    it("prints exactly what its --> comments say, line by line", function()
+      local lines, status = run_chunk(q.file)
+      assert.are.equal(0, status, table.concat(lines, "\n"))
+      local want = promised(block)
+      assert.is_true(#want > 0)
+      assert.are.equal(#want, #lines, "printed:\n" .. table.concat(lines, "\n"))
+      for k, promise in ipairs(want) do
+        assert.is_true(fits(promise, lines[k]),
+          ("line %d: README says %q, %s prints %q"):format(k, promise, q.file, lines[k]))
+      end
+    end)
+
+    it("calls only the effects its handler has", function()
+      -- The isolate's effect tables are the handler's `effects`: every
+      -- io.<op>( the source calls must be one the example defines.
+      for op in block:gmatch("io%.([%a_]+)%(") do
+        assert.matches("io = { [^\n]*" .. op .. " = function", block, nil, false, "io." .. op .. " is not defined")
+      end
+    end)
+  end)
+end
 
 describe("README's handler example", function()
   it("prints what its --> comments say, in that order", function()

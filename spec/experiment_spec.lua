@@ -77,7 +77,10 @@ describe("lexrt.experiment.run", function()
         else
           assert.is_true(row.throughput_ratio_lo <= row.throughput_ratio
             and row.throughput_ratio <= row.throughput_ratio_hi)
-          assert.is_truthy(({ faster = 1, slower = 1, ["no difference within the noise"] = 1 })[row.verdict])
+          -- Two rounds give a 50% interval: too unsure for a verdict.
+          assert.is_nil(row.verdict)
+          assert.matches("no verdict %(a 50%% interval from 2 rounds; a verdict needs at least 90%% %(5 rounds%)%)",
+            row.conclusion)
           assert.are.equal(row.conclusion, r.conclusions[k - 1])
           assert.are.equal(row.mode .. ": ", row.conclusion:sub(1, #row.mode + 2))
         end
@@ -344,7 +347,8 @@ describe("lexrt.experiment.run", function()
   end)
 
   it("refuses unknown options, naming them, instead of ignoring them", function()
-    local known = "known: workload, requests, rounds, modes, concurrency, page_size, seed, warmup, keep_bodies, progress"
+    local known = "known: workload, requests, rounds, modes, concurrency, page_size, seed, warmup, min_round_seconds,"
+      .. " max_requests, keep_bodies, progress"
     assert.are.equal("bad argument #1 to 'run' (unknown option 'n' (" .. known .. "))",
       arg_error(experiment.run, { workload = "json", n = 5 }))
     assert.are.equal("bad argument #1 to 'run' (unknown option 'page_sizes' (" .. known .. "))",
@@ -405,7 +409,8 @@ describe("lexrt.experiment's reference", function()
   end)
 
   it("documents every field of a row, and no other", function()
-    local r = experiment.run({ workload = "bulk", requests = 1, rounds = 1, keep_bodies = true })
+    -- Five rounds: the fewest that give a verdict.
+    local r = experiment.run({ workload = "bulk", requests = 1, rounds = 5, warmup = 0, keep_bodies = true })
     local seen = {}
     for _, row in ipairs(r.rows) do
       for k in pairs(row) do
@@ -522,7 +527,8 @@ describe("lexrt.experiment.sweep", function()
   end)
 
   it("refuses unknown options and bad page sizes as argument errors of 'sweep'", function()
-    local known = "known: workload, requests, rounds, modes, concurrency, page_sizes, seed, warmup, keep_bodies, progress"
+    local known = "known: workload, requests, rounds, modes, concurrency, page_sizes, seed, warmup, min_round_seconds,"
+      .. " max_requests, keep_bodies, progress"
     assert.are.equal("bad argument #1 to 'sweep' (unknown option 'page_size' (" .. known .. "))",
       arg_error(experiment.sweep, { page_size = 4096 }))
     assert.are.equal("bad argument #1 to 'sweep' (page size '2k' must be a power of two from 4 KiB to 16 MiB)",
@@ -549,7 +555,7 @@ describe("lexrt.experiment.sweep", function()
       for _, ps in ipairs({ 4096, 65536 }) do
         local row = row_of(r, mode, ps)
         assert.are.equal(ps, row.page_size)
-        assert.is_truthy(row.verdict)
+        assert.is_truthy(row.throughput_ratio)
       end
     end
     assert.are.equal(#r.rows - 1, #r.conclusions)
@@ -568,7 +574,7 @@ describe("lexrt.experiment.sweep", function()
       labels[k] = row.label
     end
     assert.are.same({ "gc x1", "arena x1", "gc x4", "arena x4" }, labels)
-    assert.matches(" the throughput of gc x4; ", r.rows[4].conclusion .. "; ")
+    assert.matches(" the throughput of gc x4[;,] ", r.rows[4].conclusion .. "; ")
   end)
 
   it("needs more pages, and wastes page tails, when the pages are small", function()
@@ -693,6 +699,117 @@ if require("lexrt").isolate then
       assert.is_false(ok)
       assert.matches("module 'no.such.module' is not available in an isolate", err)
       iso:close()
+    end)
+  end)
+end
+
+describe("lexrt.experiment's calibration of requests per round", function()
+  local trivial = { name = "trivial", requests = 2, handler = function(ctx) return ctx:str("ok") end }
+
+  -- A minimum no machine reaches with 8 trivial requests, and a cap of 8:
+  -- the outcome is the same however fast the machine is.
+  it("doubles the count up to the cap when the requests are left open, and says it stopped there", function()
+    local r = experiment.run({ workload = trivial, rounds = 1, modes = "gc", min_round_seconds = 1000,
+      max_requests = 8 })
+    assert.are.equal(8, r.requests)
+    assert.are.equal(8, r.rows[1].requests)
+    assert.are.equal(0, r.warmup) -- a tenth of 8
+    local c = r.calibration
+    assert.are.equal(2, c.from)
+    assert.are.equal(8, c.requests)
+    assert.is_true(c.capped)
+    assert.are.equal(1000, c.min_seconds)
+    assert.are.same({ 2, 4, 8 }, { c.tries[1].requests, c.tries[2].requests, c.tries[3].requests })
+    assert.matches("calibrated from 2 to 8, the cap", require("lexrt.experiment.report").table({ r }))
+  end)
+
+  it("uses a count the caller gives as it is, and none when min_round_seconds is 0", function()
+    local r = experiment.run({ workload = trivial, requests = 3, rounds = 1, modes = "gc", min_round_seconds = 1000 })
+    assert.are.equal(3, r.requests)
+    assert.is_false(r.calibration)
+    r = experiment.run({ workload = trivial, rounds = 1, modes = "gc", min_round_seconds = 0 })
+    assert.are.equal(2, r.requests)
+    assert.is_false(r.calibration)
+    assert.is_nil(require("lexrt.experiment.report").table({ r }):find("calibrated", 1, true))
+  end)
+
+  it("keeps a warm-up the caller gives", function()
+    local r = experiment.run({ workload = trivial, rounds = 1, modes = "gc", min_round_seconds = 1000,
+      max_requests = 8, warmup = 1 })
+    assert.are.equal(1, r.warmup)
+  end)
+
+  it("refuses a bad minimum or cap", function()
+    assert.are.equal("bad argument #1 to 'run' (min_round_seconds must be a non-negative number, got -1)",
+      arg_error(experiment.run, { min_round_seconds = -1 }))
+    assert.are.equal("bad argument #1 to 'run' (max_requests must be a positive integer, got 0)",
+      arg_error(experiment.run, { max_requests = 0 }))
+  end)
+end)
+
+describe("lexrt.experiment's plot with few rounds", function()
+  it("labels the intervals with their real coverage and draws no verdict", function()
+    local svg = require("lexrt.experiment.svg")
+    local r = experiment.run({ workload = "json", requests = 2, rounds = 3, warmup = 0, modes = "gc,arena" })
+    local text = svg.plot({ r })
+    assert.matches("bar: 75%% interval; right of 1: faster", text)
+    assert.matches(">no verdict<", text)
+    assert.matches("intervals 75%.0%% sure; no verdict below 90%%", text)
+    local s = experiment.sweep({ workload = "json", requests = 2, rounds = 3, warmup = 0, modes = "gc,arena",
+      page_sizes = "4k,64k" })
+    assert.matches("median req/s; bar: 75%% interval", svg.plot({ s }))
+  end)
+end)
+
+describe("lexrt.experiment without its baseline", function()
+  it("says in a note that there is nothing to compare with", function()
+    local r = experiment.run({ workload = "json", requests = 2, rounds = 1, modes = "arena" })
+    assert.is_nil(r.rows[1].throughput_ratio)
+    assert.matches("^No gc row: gc is the baseline every mode is compared with, so this run has no ratios and no"
+      .. " verdicts %(add it to the modes: gc,arena%)%.$", r.notes[1])
+  end)
+end)
+
+if modes.BY_NAME.isolate then
+  describe("lexrt.experiment's isolate row", function()
+    it("carries the image size and the restore time per request", function()
+      local r = experiment.run({ workload = "json", requests = 3, rounds = 1, warmup = 0, modes = "gc,isolate" })
+      local iso = r.by_mode.isolate
+      assert.is_true(iso.image_bytes > 16 * 1024)
+      assert.is_true(iso.restore_us_per_req > 0)
+      assert.is_nil(r.by_mode.gc.image_bytes)
+      local text = require("lexrt.experiment.report").table({ r })
+      assert.matches("\nisolate [^\n]*  image [%d.]+ KiB, restore [%d.]+ µs/req\n", text)
+      assert.matches("of a request's time%)%.$", iso.conclusion)
+    end)
+  end)
+
+  describe("lexrt.experiment with a workload an isolate cannot run", function()
+    local function os_workload()
+      return write_temp([[
+        return { name = "clock", handler = function(ctx) return ctx:str(("%.0f"):format(os.clock() * 0)) end }
+      ]])
+    end
+
+    it("refuses it before measuring anything, saying how to leave isolate out", function()
+      local path = os_workload()
+      local measured = 0
+      local ok, err = pcall(experiment.run, { workload = path, requests = 2, rounds = 1,
+        progress = function() measured = measured + 1 end })
+      os.remove(path)
+      assert.is_false(ok)
+      assert.are.equal(0, measured)
+      assert.matches("^workload clock cannot run in isolate mode %(it runs under gc%): [^\n]*global 'os'", err)
+      assert.matches("no os, io, package or debug", err)
+      assert.matches("leave isolate out: %-m gc,gc%-gen,arena,arena%-nopool %(modes = \"gc,gc%-gen,arena,arena%-nopool\"%)$",
+        err)
+    end)
+
+    it("runs it in the other modes", function()
+      local path = os_workload()
+      local r = experiment.run({ workload = path, requests = 2, rounds = 1, modes = "gc,arena" })
+      os.remove(path)
+      assert.are.equal(2, #r.rows)
     end)
   end)
 end

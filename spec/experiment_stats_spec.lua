@@ -289,3 +289,119 @@ describe("lexrt.experiment.summary", function()
     assert.is_true(math.abs(by.gc.mean_us - 275) < 1e-6)
   end)
 end)
+
+-- Calibration is a pure function of a timer: here a fake one, so that
+-- nothing depends on how fast this machine runs requests.
+describe("lexrt.experiment.runner.calibrate", function()
+  local runner = require("lexrt.experiment.runner")
+
+  -- A fake timer: `per` seconds a request; records the counts asked for.
+  local function fake(per)
+    local asked = {}
+    return function(n)
+      asked[#asked + 1] = n
+      return n * per
+    end, asked
+  end
+
+  it("doubles the request count until one round takes the minimum CPU time", function()
+    local time_of, asked = fake(1e-4)
+    local c = runner.calibrate(10, 0.05, 65536, time_of)
+    assert.are.same({ 10, 20, 40, 80, 160, 320, 640 }, asked)
+    assert.are.equal(640, c.requests)
+    assert.are.equal(10, c.from)
+    assert.is_false(c.capped)
+    assert.is_true(math.abs(c.seconds - 0.064) < 1e-12)
+    assert.are.equal(7, #c.tries)
+    assert.are.same({ requests = 10, seconds = 1e-3 }, c.tries[1])
+  end)
+
+  it("keeps the starting count when a round already takes long enough", function()
+    local time_of, asked = fake(1e-3)
+    local c = runner.calibrate(400, 0.05, 65536, time_of)
+    assert.are.same({ 400 }, asked)
+    assert.are.equal(400, c.requests)
+    assert.is_false(c.capped)
+  end)
+
+  it("stops at the cap, and says the rounds are still too short", function()
+    local time_of, asked = fake(1e-6)
+    local c = runner.calibrate(200, 0.05, 1000, time_of)
+    assert.are.same({ 200, 400, 800, 1000 }, asked)
+    assert.are.equal(1000, c.requests)
+    assert.is_true(c.capped)
+  end)
+
+  it("goes on doubling while the timer reads 0 (a clock too coarse for a few requests)", function()
+    local c = runner.calibrate(1, 0.05, 64, function()
+      return 0
+    end)
+    assert.are.equal(64, c.requests)
+    assert.are.equal(7, #c.tries)
+    assert.is_true(c.capped)
+  end)
+end)
+
+describe("lexrt.experiment.stats with few rounds", function()
+  it("labels an interval 95% when it reaches 95%, else with its real coverage, rounded down", function()
+    assert.are.equal("95%", stats.coverage_label(select(2, stats.interval_ranks(30))))
+    assert.are.equal("95%", stats.coverage_label(0.95))
+    assert.are.equal("75%", stats.coverage_label(select(2, stats.interval_ranks(3))))
+    assert.are.equal("93.7%", stats.coverage_label(select(2, stats.interval_ranks(5))))
+    assert.are.equal("87.5%", stats.coverage_label(select(2, stats.interval_ranks(4))))
+    assert.are.equal("0%", stats.coverage_label(select(2, stats.interval_ranks(1))))
+  end)
+
+  it("allows a verdict from 90% coverage on: 5 rounds or more", function()
+    assert.are.equal(0.90, stats.MIN_VERDICT_COVERAGE)
+    for n = 1, 4 do
+      assert.is_false(stats.verdict_allowed(select(2, stats.interval_ranks(n))), n .. " rounds")
+    end
+    for n = 5, 12 do
+      assert.is_true(stats.verdict_allowed(select(2, stats.interval_ranks(n))), n .. " rounds")
+    end
+    assert.are.equal(5, stats.values_for(0.90))
+    assert.are.equal(6, stats.values_for(0.95))
+  end)
+
+  it("gives no verdict below 90%, says why, and claims nothing from the intervals", function()
+    local arena = { mode = "arena", ratio = 1.10, p99 = 0.5, cycles = 0.6, heap = 1000, lua = 24, arena = 6,
+      held = 64 }
+    local by, conclusions, notes = build({ GC, arena }, 3)
+    assert.is_nil(by.arena.verdict)
+    assert.is_true(math.abs(by.arena.throughput_ratio - 1.10) < 1e-9)
+    assert.are.equal("arena: 1.10x [1.10-1.10] the throughput of gc, no verdict (a 75% interval from 3 rounds;"
+      .. " a verdict needs at least 90% (5 rounds)); allocates 25% less per request.", conclusions[1])
+    assert.are.same({}, notes)
+    by = build({ GC, arena }, 5)
+    assert.are.equal("faster", by.arena.verdict)
+    assert.is_nil(summary.unsure(5))
+    assert.are.equal("a 0% interval from 1 round; a verdict needs at least 90% (5 rounds)", summary.unsure(1))
+  end)
+end)
+
+describe("lexrt.experiment.summary of an isolate row", function()
+  it("shows the image size and the restore cost per request, and their share of a request", function()
+    local raw = raw_variant({ mode = "isolate", ratio = 1.2, p99 = 1, cycles = 0.1, heap = 1000, lua = 2,
+      arena = 40, held = 500 }, 5)
+    for r, seg in ipairs(raw.rounds) do
+      seg.image_bytes = 1258291
+      seg.restores, seg.restore_seconds = 1000, 1000 * (3 + r / 10) * 1e-6 -- 3.1 .. 3.5 µs each
+    end
+    local plan = {
+      { mode = "gc", label = "gc", collector = "incremental", pages = false, concurrency = 1 },
+      { mode = "isolate", label = "isolate", collector = "incremental", pages = true, page_size = 65536,
+        concurrency = 1 },
+    }
+    local rows = summary.build(plan, { raw_variant(GC, 5), raw }, stats.schedule(2, 5),
+      { requests = 10, rounds = 5, warmup = 0, baseline = "gc" })
+    local iso = rows[2]
+    assert.are.equal(1258291, iso.image_bytes)
+    assert.is_true(math.abs(iso.restore_us_per_req - 3.3) < 1e-9)
+    assert.are.equal("image 1.20 MiB, restore 3.30 µs/req", summary.isolate_text(iso))
+    -- 1200 req/s: 833 µs a request, of which 3.3 µs restoring.
+    assert.matches("; image 1%.20 MiB, restore 3%.30 µs/req %(about 0%.4%% of a request's time%)%.$", iso.conclusion)
+    assert.is_nil(rows[1].image_bytes)
+    assert.is_nil(summary.isolate_text(rows[1]))
+  end)
+end)

@@ -84,6 +84,57 @@ describe("lexrt.experiment.report.table", function()
   end)
 end)
 
+describe("lexrt.experiment.report.table with few rounds", function()
+  local UNSURE = {}
+  for k, v in pairs(ARENA) do
+    UNSURE[k] = v
+  end
+  UNSURE.verdict = nil
+
+  it("labels the intervals with their real coverage and prints no verdict, saying why", function()
+    local text = report.table({ result({ GC, UNSURE }, { rounds = 3, coverage = 0.75 }) })
+    assert.matches("\nmode +req/s +75%% interval +vs gc +75%% interval +verdict\n", text)
+    assert.are.equal("arena   1100  1080-1120     1.10x  1.08-1.12     no verdict", row_line(text, "arena"))
+    assert.matches("No verdict here: a 75%% interval from 3 rounds; a verdict needs at least 90%% %(5 rounds%)", text)
+  end)
+
+  it("keeps '95% interval' from 6 rounds on", function()
+    local text = report.table({ result({ GC, ARENA }, { rounds = 6, coverage = 0.96875 }) })
+    assert.matches("\nmode +req/s +95%% interval +vs gc +95%% interval +verdict\n", text)
+    assert.is_nil(text:find("No verdict", 1, true))
+  end)
+end)
+
+describe("lexrt.experiment.report.table of an isolate row", function()
+  it("adds a column with the image size and the restore cost per request", function()
+    local iso = {}
+    for k, v in pairs(ARENA) do
+      iso[k] = v
+    end
+    iso.mode, iso.label, iso.image_bytes, iso.restore_us_per_req = "isolate", "isolate", 1258291, 3.1
+    local text = report.table({ result({ GC, ARENA, iso }) })
+    assert.matches("\nmode +req/s +95%% interval +vs gc +95%% interval +verdict +isolate\n", text)
+    assert.matches("^isolate +1100 +1080%-1120 +1%.10x +1%.08%-1%.12 +faster +image 1%.20 MiB, restore 3%.10 µs/req$",
+      row_line(text, "isolate"))
+    assert.matches("^arena +1100 +1080%-1120 +1%.10x +1%.08%-1%.12 +faster$", row_line(text, "arena"))
+  end)
+end)
+
+describe("lexrt.experiment.report.table of a calibrated run", function()
+  it("says, under the title, how many requests calibration chose and why", function()
+    local cal = { from = 400, requests = 1600, seconds = 0.061, min_seconds = 0.05, max_requests = 65536,
+      capped = false, tries = {} }
+    local text = report.table({ result({ GC, ARENA }, { requests = 1600, calibration = cal }) })
+    assert.matches("^json: 20 rounds of 1600 requests per mode[^\n]*\nrequests per round: calibrated from 400 to 1600"
+      .. " requests, so that the fastest mode's round takes at least 50 ms of CPU time %(it took 61 ms%); %-n fixes"
+      .. " the count\n", text)
+    cal.capped, cal.seconds, cal.requests = true, 0.004, 65536
+    text = report.table({ result({ GC, ARENA }, { requests = 65536, calibration = cal }) })
+    assert.matches("\nrequests per round calibrated from 400 to 65536, the cap %(max_requests%): the fastest mode's"
+      .. " round still took only 4%.0 ms of CPU time, under the 50 ms aimed at; %-n fixes the count\n", text)
+  end)
+end)
+
 describe("lexrt.experiment.report.csv and json", function()
   it("writes every column, per-round lists joined with ';'", function()
     local text = report.csv({ result({ GC, ARENA }) })

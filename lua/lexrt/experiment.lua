@@ -50,6 +50,12 @@ M.DEFAULT_REQUESTS = 200
 -- of load on the machine during a few rounds cannot decide a verdict;
 -- the default run (make run) takes about half a minute on 2 cores.
 M.DEFAULT_ROUNDS = 30
+-- Calibration (when the caller does not fix `requests`): the count is
+-- doubled until a round of the fastest mode takes at least this much CPU
+-- time, so that a fast handler still gets rounds long enough to time
+-- and to see its collector at work; at most MAX_REQUESTS requests.
+M.MIN_ROUND_SECONDS = 0.05
+M.MAX_REQUESTS = 65536
 
 local function fail(fmt, ...)
   error(fmt:format(...), 0)
@@ -85,9 +91,24 @@ local function checked(w, where)
   return w
 end
 
+-- Puts the directory of workload file `path` first on package.path (once),
+-- so that the workload can require the modules beside it, as a script
+-- run with lua5.4 from its directory would; the isolate mode's bundle
+-- finds them there too.
+local function add_neighbours(path)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local entries = dir .. "/?.lua;" .. dir .. "/?/init.lua;"
+  if package.path:sub(1, #entries) ~= entries then
+    package.path = entries .. package.path
+  end
+end
+
 -- Loads a user workload file: a Lua chunk returning a workload table.
 function M.load_workload(path)
   local chunk, err = loadfile(path, "t")
+  if chunk then
+    add_neighbours(path)
+  end
   if not chunk then
     fail("cannot load workload: %s", err)
   end
@@ -210,6 +231,11 @@ local function list_of(v, what)
   return v
 end
 
+-- Unmeasured requests before each mode in each round, unless told.
+function M.default_warmup(requests)
+  return math.min(50, requests // 10)
+end
+
 local function integer(v, name, min)
   if math.type(v) ~= "integer" or v < min then
     local what = min == 1 and "a positive integer" or min == 0 and "a non-negative integer" or "an integer"
@@ -311,8 +337,18 @@ local READ = {
     return integer(v or 1, "seed", math.mininteger)
   end },
   { "warmup", function(v, o)
-    local n, err = integer(v or math.min(50, o.requests // 10), "warmup", 0)
+    local n, err = integer(v or M.default_warmup(o.requests), "warmup", 0)
     return n and math.min(n, o.requests), err
+  end },
+  { "min_round_seconds", function(v)
+    v = v or M.MIN_ROUND_SECONDS
+    if type(v) ~= "number" or v < 0 or v ~= v then
+      return nil, ("min_round_seconds must be a non-negative number, got %s"):format(tostring(v))
+    end
+    return v
+  end },
+  { "max_requests", function(v, o)
+    return integer(v or math.max(M.MAX_REQUESTS, o.requests), "max_requests", 1)
   end },
   { "keep_bodies", function(v)
     if v ~= nil and type(v) ~= "boolean" then
@@ -375,6 +411,9 @@ local function options(opts, fname)
     end
   end
   o.page_sizes = o.page_sizes or o.page_size
+  -- Calibrated only when the caller leaves the count open.
+  o.calibrate = opts.requests == nil and o.min_round_seconds > 0
+  o.warmup_fixed = opts.warmup ~= nil
   return o
 end
 
@@ -411,15 +450,86 @@ local function plan_of(o)
   return plan, alone
 end
 
+-- Requests 1..n of the workload, extending `reqs` (request i depends on
+-- (seed, i) alone, so the first ones stay as they were).
+local function extend(reqs, w, n, seed)
+  if #reqs < n then
+    local more = M.generate(w, n, seed)
+    for i = #reqs + 1, n do
+      reqs[i] = more[i]
+    end
+  end
+  return reqs
+end
+
+-- The isolate mode runs the workload without os, io, package or debug:
+-- one request, before anything is measured, tells whether it can. A
+-- workload that fails in an isolate but not under gc is refused here,
+-- with the way to leave isolate out, instead of failing the whole run
+-- when its turn comes.
+local function preflight(plan, w, reqs, o)
+  for _, v in ipairs(plan) do
+    if v.mode == "isolate" then
+      local ok, err = runner.try(v, w, reqs[1])
+      if not ok and runner.try({ mode = "gc", page_size = v.page_size }, w, reqs[1]) then
+        local others = {}
+        for _, m in ipairs(o.modes) do
+          if m ~= "isolate" then
+            others[#others + 1] = m
+          end
+        end
+        local hint = #others > 0 and ("leave isolate out: -m %s (modes = %q)"):format(table.concat(others, ","),
+          table.concat(others, ",")) or "run it in another mode: -m gc"
+        error(("workload %s cannot run in isolate mode (it runs under gc): %s. An isolate has only the"
+          .. " libraries string, table, math, utf8 and coroutine, no os, io, package or debug, and can require"
+          .. " only Lua modules found on package.path; %s"):format(w.name, tostring(err):match("^[^\n]*"), hint), 0)
+      end
+      return
+    end
+  end
+end
+
+-- Sets o.requests (and the default warm-up) by calibration; returns
+-- what calibrate found, or false when the count was fixed.
+local function calibrate(plan, w, reqs, o)
+  if not o.calibrate then
+    return false
+  end
+  local trial = setmetatable({}, { __index = o })
+  local cal = runner.calibrate(o.requests, o.min_round_seconds, o.max_requests, function(n)
+    trial.requests = n
+    trial.warmup = o.warmup_fixed and math.min(o.warmup, n) or M.default_warmup(n)
+    return runner.fastest_round(plan, w, extend(reqs, w, n, o.seed), trial)
+  end)
+  o.requests = cal.requests
+  o.warmup = o.warmup_fixed and math.min(o.warmup, cal.requests) or M.default_warmup(cal.requests)
+  return cal
+end
+
 local function measure_all(o)
   local w = o.workload
-  local reqs = M.generate(w, o.requests, o.seed)
   local plan, alone = plan_of(o)
   if #plan == 0 then
     error(("no mode of %s can run with more than one request in flight"):format(table.concat(o.modes, ", ")), 0)
   end
+  local reqs = M.generate(w, o.requests, o.seed)
+  preflight(plan, w, reqs, o)
+  local calibration = calibrate(plan, w, reqs, o)
+  for i = o.requests + 1, #reqs do
+    reqs[i] = nil
+  end
+  o.level = stats.LEVEL
   local raw, order = runner.measure(plan, w, reqs, o, o.progress or nil)
   local rows, conclusions, notes, order_labels = summary.build(plan, raw, order, o)
+  local has_baseline = false
+  for _, name in ipairs(o.modes) do
+    has_baseline = has_baseline or name == o.baseline
+  end
+  if not has_baseline then
+    table.insert(notes, 1, ("No %s row: %s is the baseline every mode is compared with, so this run has no"
+      .. " ratios and no verdicts (add it to the modes: %s)."):format(o.baseline, o.baseline,
+      table.concat({ o.baseline, table.unpack(o.modes) }, ",")))
+  end
   for _, name in ipairs(o.modes) do
     if alone[name] then
       table.insert(notes, 1, ("%s runs one request at a time (a call runs to completion), so it has rows only"
@@ -431,6 +541,7 @@ local function measure_all(o)
     workload = w.name, requests = o.requests, rounds = o.rounds, warmup = o.warmup, seed = o.seed,
     modes = o.modes, page_sizes = o.page_sizes, concurrency = o.concurrency, baseline = o.baseline,
     timer = measure.TIMER, throughput_timer = measure.THROUGHPUT_TIMER, level = stats.LEVEL, coverage = coverage,
+    verdicts = stats.verdict_allowed(coverage), calibration = calibration,
     rows = rows, conclusions = conclusions, notes = notes, not_measured = summary.NOT_MEASURED,
     order = order_labels,
   }

@@ -51,7 +51,7 @@ end
 local NUMERIC = {
   ["-n"] = "--requests", ["--requests"] = "--requests", ["--warmup"] = "--warmup",
   ["-s"] = "--seed", ["--seed"] = "--seed", ["-p"] = "--page-sizes", ["--page-sizes"] = "--page-sizes",
-  ["-r"] = "--repeat", ["--repeat"] = "--repeat", ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency",
+  ["-r"] = "--repeat", ["--repeat"] = "--repeat", ["--rounds"] = "--repeat", ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency",
 }
 
 -- argparse reads the "-5" of "-n -5" as an option of its own and says
@@ -127,10 +127,14 @@ local function parser()
       .. "  " .. example) or ""))
   p:option("-w --workload", "json, template, bulk, all, a comma list of these, or a workload file (.lua).", "all")
     :argname("<name|file>")
-  p:option("-n --requests", "Requests per mode in each round (default: per workload, " .. requests_help()
-    .. "; a file's own, else " .. experiment.DEFAULT_REQUESTS .. ")."):argname("<n>")
-  p:option("-r --repeat", "Rounds: each mode runs once per round, in a different order each time; the "
-    .. "intervals come from the spread between rounds.", tostring(experiment.DEFAULT_ROUNDS)):argname("<n>")
+  p:option("-n --requests", "Requests per mode in each round. Without it, the count starts from the "
+    .. "workload's (" .. requests_help() .. "; a file's own, else " .. experiment.DEFAULT_REQUESTS
+    .. ") and is doubled until a round of the fastest mode takes at least "
+    .. ("%.0f"):format(experiment.MIN_ROUND_SECONDS * 1000) .. " ms of CPU time (at most "
+    .. experiment.MAX_REQUESTS .. ")."):argname("<n>")
+  p:option("-r --repeat --rounds", "Rounds: each mode runs once per round, in a different order each time; "
+    .. "the intervals come from the spread between rounds (under 5, no verdict).",
+    tostring(experiment.DEFAULT_ROUNDS)):argname("<n>")
   p:option("-m --modes", "Comma list of modes: " .. names .. ".", table.concat(experiment.MODES, ","))
     :argname("<list>")
   p:option("-p --page-sizes", "Comma list of arena page sizes (4096, 4k, 64KiB, 1M). Two or more run a sweep.")
@@ -323,10 +327,30 @@ local function check_writable(path)
   return true
 end
 
+-- argparse's own suggestion ("unknown option '--repat'\nDid you mean
+-- '--repeat'?") comes on a second line; errors here are one line.
+local function one_line(msg)
+  return (msg:gsub("\n[Dd]id you mean", "; did you mean"):gsub("\n.*$", ""))
+end
+
+-- Said on stderr before a run whose modes leave out the baseline.
+function M.warnings(runs)
+  local out = {}
+  local modes = runs[1] and runs[1].options.modes or {}
+  for _, m in ipairs(modes) do
+    if m == experiment.BASELINE then
+      return out
+    end
+  end
+  out[1] = ("warning: no %s mode, the baseline every mode is compared with: no ratios and no verdicts"
+    .. " (-m %s,%s)"):format(experiment.BASELINE, experiment.BASELINE, table.concat(modes, ","))
+  return out
+end
+
 local function run(argv)
   local ok, args = parser():pparse(join_negative_values(argv))
   if not ok then
-    usage_error("%s", args)
+    usage_error("%s", one_line(args))
   end
   if args.version then
     io.stdout:write(PROG, " ", require("lexrt.core")._VERSION, "\n")
@@ -338,6 +362,9 @@ local function run(argv)
     if not writable then
       usage_error("--svg: cannot write %s", err)
     end
+  end
+  for _, line in ipairs(M.warnings(runs)) do
+    io.stderr:write(PROG, ": ", line, "\n")
   end
   local bar = progress_bar(#runs, args.progress)
   local results = {}

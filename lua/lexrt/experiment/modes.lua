@@ -23,6 +23,9 @@ open(o) gets o.workload (the workload table), o.page_size and o.slots
                                 requests' pages and chunks plus the free
                                 ones a pool keeps (0 for the gc modes)
   d:pool()                      the page pool's counters, or nil
+  d.isolate_stats               optional: function(d) -> the isolate's
+                                stats() (image_bytes, restores,
+                                restore_seconds), for the isolate row
   d:close()
 The runner sets the collector mode; the driver only handles memory.
 ]]
@@ -207,6 +210,10 @@ end
 
 function Isolated:pool()
   return self.h:stats()
+end
+
+function Isolated:isolate_stats()
+  return self.iso:stats()
 end
 
 function Isolated:close()

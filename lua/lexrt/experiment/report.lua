@@ -26,12 +26,13 @@ M.COLUMNS = {
   "gc_cycles", "gc_cycles_ratio", "gc_cycles_ratio_lo", "gc_cycles_ratio_hi",
   "pages_per_req", "chunks_per_req", "capacity_kib_per_req", "wasted_bytes_per_req",
   "pages_from_system", "pages_reused", "chunks_from_system", "chunks_reused",
+  "image_bytes", "restore_us_per_req",
   "response_bytes", "req_per_s_rounds", "gc_cycles_rounds", "conclusion",
 }
 
 -- The run-level fields, in JSON's key order after the rows' columns.
 local RUN_KEYS = {
-  "timer", "throughput_timer", "level", "coverage", "baseline", "modes", "page_sizes", "rows", "conclusions", "notes",
+  "timer", "throughput_timer", "level", "coverage", "verdicts", "calibration", "baseline", "modes", "page_sizes", "rows", "conclusions", "notes",
   "not_measured", "order",
   "handler_stats",
 }
@@ -105,6 +106,7 @@ function M.json(results)
     runs[k] = {
       workload = result.workload, requests = result.requests, rounds = result.rounds, seed = result.seed,
       warmup = result.warmup, timer = result.timer, throughput_timer = result.throughput_timer, level = result.level, coverage = result.coverage,
+      verdicts = result.verdicts, calibration = result.calibration,
       baseline = result.baseline, modes = result.modes, page_sizes = result.page_sizes,
       concurrency = result.concurrency, rows = rows, conclusions = result.conclusions, notes = result.notes,
       not_measured = result.not_measured, order = result.order,
@@ -164,20 +166,48 @@ local function grid(header, rows, left)
   return table.concat(lines, "\n")
 end
 
+-- The intervals' label: "95%", or their real coverage when fewer rounds
+-- give less (stats.coverage_label).
+local function interval_header(result)
+  return stats.coverage_label(result.coverage or 1, result.level) .. " interval"
+end
+
+-- What the verdict column says of a row.
+local function verdict_cell(row, result)
+  if row.verdict then
+    return row.verdict
+  elseif row.mode == result.baseline then
+    return "(baseline)"
+  elseif row.throughput_ratio then
+    return "no verdict"
+  end
+  return "-"
+end
+
 local function throughput_table(result)
-  local header = { "mode", "req/s", "95% interval", "vs " .. result.baseline, "95% interval", "verdict" }
+  local interval = interval_header(result)
+  local header = { "mode", "req/s", interval, "vs " .. result.baseline, interval, "verdict" }
   local rows = {}
+  local isolate = false
   for _, row in ipairs(result.rows) do
-    local is_base = row.mode == result.baseline
+    isolate = isolate or row.image_bytes ~= nil
+  end
+  if isolate then
+    header[#header + 1] = "isolate"
+  end
+  for _, row in ipairs(result.rows) do
     rows[#rows + 1] = {
       row.label, num(row.req_per_s), between(row.req_per_s_lo, row.req_per_s_hi),
       row.throughput_ratio and summary.ratio_text(row.throughput_ratio) .. "x" or "-",
       row.throughput_ratio_lo and summary.ratio_text(row.throughput_ratio_lo) .. "-"
         .. summary.ratio_text(row.throughput_ratio_hi) or "-",
-      row.verdict or (is_base and "(baseline)" or "-"),
+      verdict_cell(row, result),
     }
+    if isolate then
+      rows[#rows][7] = summary.isolate_text(row) or ""
+    end
   end
-  return grid(header, rows, { [3] = true, [5] = true, [6] = true })
+  return grid(header, rows, { [3] = true, [5] = true, [6] = true, [7] = true })
 end
 
 local function pair(a, b)
@@ -218,8 +248,31 @@ local function title(result)
     result.workload, result.rounds, result.rounds == 1 and "" or "s", result.requests, result.warmup, pages, flight)
 end
 
+-- How the request count was calibrated, in one line, or nil.
+function M.calibration_text(result)
+  local c = result.calibration
+  if not c then
+    return nil
+  end
+  local ms = c.min_seconds * 1000
+  local target = ("%s ms"):format(ms >= 1 and ("%.0f"):format(ms) or ("%.2g"):format(ms))
+  if c.capped then
+    return ("requests per round calibrated from %d to %d, the cap (max_requests): the fastest mode's round still"
+      .. " took only %.1f ms of CPU time, under the %s aimed at; -n fixes the count"):format(
+      c.from, c.requests, c.seconds * 1000, target)
+  end
+  local how = c.requests == c.from and ("%d requests"):format(c.requests)
+    or ("calibrated from %d to %d requests"):format(c.from, c.requests)
+  return ("requests per round: %s, so that the fastest mode's round takes at least %s of CPU time (it took %.0f ms);"
+    .. " -n fixes the count"):format(how, target, c.seconds * 1000)
+end
+
 local function workload_text(result)
-  local parts = { title(result), throughput_table(result), "", latency_memory_table(result) }
+  local parts = { title(result) }
+  parts[#parts + 1] = M.calibration_text(result)
+  parts[#parts + 1] = throughput_table(result)
+  parts[#parts + 1] = ""
+  parts[#parts + 1] = latency_memory_table(result)
   if #result.conclusions > 0 then
     parts[#parts + 1] = ""
     for _, line in ipairs(result.conclusions) do
@@ -256,6 +309,16 @@ local function coverage_text(r)
   return ("%d%% (exactly %.1f%% with %d rounds)"):format(level, r.coverage * 100, r.rounds)
 end
 
+-- Why a run gives no verdict, or "".
+local function no_verdict_text(r)
+  local why = summary.unsure(r.rounds, r.level)
+  if not why then
+    return ""
+  end
+  return (" No verdict here: %s, so the ratios are shown without one, and the conclusions claim nothing"
+    .. " from their intervals."):format(why)
+end
+
 local function legend(results)
   local r1 = results[1]
   local text = {
@@ -263,8 +326,8 @@ local function legend(results)
       .. " setting up a request's memory to releasing it. Figures are medians over %d rounds, the modes"
       .. " interleaved in a different order each round; intervals are %s for the median, from order"
       .. " statistics. vs %s: req/s over %s's in the same round. The verdict reads that interval:"
-      .. " wholly above 1 faster, wholly below 1 slower, else no difference within the noise."):format(
-      r1.timer, r1.rounds, coverage_text(r1), r1.baseline, r1.baseline),
+      .. " wholly above 1 faster, wholly below 1 slower, else no difference within the noise.%s"):format(
+      r1.timer, r1.rounds, coverage_text(r1), r1.baseline, r1.baseline, no_verdict_text(r1)),
     "alloc: bytes a request allocates, on Lua's heap plus in arenas (counted with the collector stopped)."
       .. " peak held: the Lua heap's peak during the timed requests plus the arena memory held at most"
       .. " (pages and chunks of the open requests, and those a pool keeps). GC cycles: per round.",

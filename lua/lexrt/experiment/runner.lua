@@ -131,6 +131,7 @@ local function timed(v, w, d, reqs, o, lat)
     run_pass(v, w, d, reqs, o.warmup, ignore, nil, current)
   end
   local pool0 = d:pool()
+  local iso0 = d.isolate_stats and d:isolate_stats()
   local peak = count("count")
   local function after(i, t)
     lat[i] = t
@@ -145,6 +146,7 @@ local function timed(v, w, d, reqs, o, lat)
   local cpu = os.clock() - cpu0
   cycles.on = false
   local pool1 = d:pool()
+  local iso1 = iso0 and d:isolate_stats()
 
   local sorted = stats.sorted(lat, n)
   local seg = {
@@ -162,6 +164,11 @@ local function timed(v, w, d, reqs, o, lat)
       seg[k] = pool1[k] - pool0[k]
     end
     seg.handler_stats = pool1
+  end
+  if iso1 then
+    seg.image_bytes = iso1.image_bytes
+    seg.restores = iso1.restores - iso0.restores
+    seg.restore_seconds = (iso1.restore_seconds or 0) - (iso0.restore_seconds or 0)
   end
   return seg
 end
@@ -265,6 +272,69 @@ local function census(v, w, reqs, o)
     error(c, 0)
   end
   return c
+end
+
+--[[
+Calibration: how many requests a round needs so that its timing means
+something (as hyperfine and criterion do). Starting from `start`
+requests, doubles the count until time_of(n), the CPU seconds n requests
+take, reaches min_seconds, or the count reaches max_requests (then
+`capped` is true). Pure: time_of is the only clock, so the specs give it
+a fake one. Returns { requests, from = start, seconds (at that count),
+min_seconds, max_requests, capped, tries = { { requests, seconds }... } }.
+]]
+function M.calibrate(start, min_seconds, max_requests, time_of)
+  local n = math.max(1, math.min(start, max_requests))
+  local tries = {}
+  while true do
+    local t = time_of(n)
+    tries[#tries + 1] = { requests = n, seconds = t }
+    if t >= min_seconds or n >= max_requests then
+      return {
+        requests = n, from = start, seconds = t, min_seconds = min_seconds, max_requests = max_requests,
+        capped = t < min_seconds, tries = tries,
+      }
+    end
+    n = math.min(n * 2, max_requests)
+  end
+end
+
+--[[
+The CPU seconds of one round of every variant of `plan` at o.requests
+requests (o.warmup first, unmeasured): the least of them, the round of
+the fastest variant, which calibrate compares with its minimum. The
+caller's collector mode is restored.
+]]
+function M.fastest_round(plan, w, reqs, o)
+  local previous = count("incremental")
+  local ok, least = pcall(function()
+    local lat, least = {}, math.huge
+    for i = 1, o.requests do
+      lat[i] = 0.0
+    end
+    for _, v in ipairs(plan) do
+      least = math.min(least, segment(v, w, reqs, o, lat).cpu_seconds)
+    end
+    return least
+  end)
+  count("restart")
+  count(previous)
+  if not ok then
+    error(least, 0)
+  end
+  return least
+end
+
+-- Runs request `req` once through a fresh driver of variant v, unmeasured:
+-- true, or false and the error (opening the driver included).
+function M.try(v, w, req)
+  local ok, d = pcall(modes.open, v.mode, { workload = w, page_size = v.page_size, slots = 1 })
+  if not ok then
+    return false, d
+  end
+  local done, err = pcall(d.request, d, 1, req)
+  d:close()
+  return done, err
 end
 
 --[[

@@ -20,6 +20,11 @@ local M = {}
 
 M.LEVEL = 0.95
 
+-- Below this coverage an interval is too unsure to give a verdict on: a
+-- run with fewer rounds (under 5) reports its ratios but calls nothing
+-- faster or slower (verdict_allowed, coverage_label).
+M.MIN_VERDICT_COVERAGE = 0.90
+
 -- A sorted copy of list[1..n].
 function M.sorted(list, n)
   local out = table.move(list, 1, n or #list, 1, {})
@@ -85,6 +90,38 @@ function M.interval_ranks(n, level)
   end
   k = math.max(k, 1)
   return k, 1 - 2 * M.binomial_cdf(n, k - 1)
+end
+
+-- The fewest values whose interval reaches `coverage` (at `level`).
+function M.values_for(coverage, level)
+  local n = 1
+  while select(2, M.interval_ranks(n, level)) + 1e-12 < coverage do
+    n = n + 1
+  end
+  return n
+end
+
+-- Whether intervals of this coverage may give a verdict.
+function M.verdict_allowed(coverage)
+  return coverage + 1e-12 >= M.MIN_VERDICT_COVERAGE
+end
+
+--[[
+How an interval of exact `coverage` is labelled, for tables and plots:
+"95%" when it reaches `level` (the exact figure, a little above, is for
+the legend), else its real coverage rounded down to a tenth of a percent
+("75%", "87.5%"), so that a few rounds never pass for 95%.
+]]
+function M.coverage_label(coverage, level)
+  level = level or M.LEVEL
+  if coverage + 1e-12 >= level then
+    return ("%d%%"):format(math.floor(level * 100 + 0.5))
+  end
+  local tenths = math.floor(coverage * 1000 + 1e-9)
+  if tenths % 10 == 0 then
+    return ("%d%%"):format(tenths // 10)
+  end
+  return ("%.1f%%"):format(tenths / 10)
 end
 
 -- The median of `values` and its distribution-free interval (see

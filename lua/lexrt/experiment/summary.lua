@@ -26,6 +26,17 @@ local function size_label(bytes)
 end
 M.size_label = size_label
 
+-- A measured size in bytes, to three figures in KiB or MiB ("17.1 KiB",
+-- "1.23 MiB"), for figures that are no power of two.
+function M.bytes_text(bytes)
+  if bytes >= 1048576 then
+    return M.figures(bytes / 1048576) .. " MiB"
+  elseif bytes >= 1024 then
+    return M.figures(bytes / 1024) .. " KiB"
+  end
+  return ("%d B"):format(bytes)
+end
+
 -- A measured amount to three significant figures (whole numbers from 100
 -- up), so that µs and KiB read alike at any size; "-" for none.
 function M.figures(v)
@@ -119,6 +130,35 @@ local function pages(row, raw, v, o)
   end
 end
 
+-- The isolate mode's image and what restoring it costs: the image's
+-- size, and the time spent restoring it per request (median over the
+-- rounds), so that a slow isolate row explains itself.
+local function isolate_figures(row, rounds)
+  if not (rounds[1] and rounds[1].image_bytes) then
+    return
+  end
+  row.image_bytes = rounds[#rounds].image_bytes
+  local per = {}
+  for _, seg in ipairs(rounds) do
+    if seg.restores and seg.restores > 0 then
+      per[#per + 1] = seg.restore_seconds / seg.restores * 1e6
+    end
+  end
+  row.restore_us_per_req = stats.median(stats.sorted(per))
+end
+
+-- What the table and the conclusion say of an isolate row, or nil.
+function M.isolate_text(row)
+  if not row.image_bytes then
+    return nil
+  end
+  local text = "image " .. M.bytes_text(row.image_bytes)
+  if row.restore_us_per_req then
+    text = text .. ", restore " .. M.figures(row.restore_us_per_req) .. " µs/req"
+  end
+  return text
+end
+
 local function row_of(v, raw, o)
   local rounds = raw.rounds
   local row = {
@@ -140,16 +180,19 @@ local function row_of(v, raw, o)
   row.gc_cycles = stats.median(stats.sorted(column(rounds, "gc_cycles")))
   row.gc_cycles_rounds = column(rounds, "gc_cycles")
   pages(row, raw, v, o)
+  isolate_figures(row, rounds)
   return row, held
 end
 
 ---------------------------------------------------------------- comparison
 
 -- The ratios of `row` over `base`, round by round.
-local function compare(row, base, rows_raw, held)
+-- With `sure` false (too few rounds for a verdict: stats.verdict_allowed)
+-- the ratios and their intervals are kept, and the verdict left out.
+local function compare(row, base, rows_raw, held, sure)
   local r, b = rows_raw[row], rows_raw[base]
   put_interval(row, "throughput_ratio", stats.ratios(column(r.rounds, "req_per_s"), column(b.rounds, "req_per_s")))
-  row.verdict = stats.verdict(row.throughput_ratio_lo, row.throughput_ratio_hi)
+  row.verdict = sure and stats.verdict(row.throughput_ratio_lo, row.throughput_ratio_hi) or nil
   put_interval(row, "p99_ratio", stats.ratios(column(r.rounds, "p99_us"), column(b.rounds, "p99_us")))
   put_interval(row, "gc_cycles_ratio", stats.ratios(column(r.rounds, "gc_cycles"), column(b.rounds, "gc_cycles")))
   put_interval(row, "peak_held_ratio", stats.ratios(held[row], held[base]))
@@ -194,20 +237,26 @@ end
 
 -- Each clause of a conclusion, from a row compared with its baseline;
 -- nil when there is nothing the measurements support saying.
+-- `unsure` is nil, or the reason why the intervals are too wide for a
+-- verdict: then only the throughput clause names an interval (with that
+-- reason), and the clauses that would read one say nothing.
 local CLAUSES = {
-  function(row, base)
+  function(row, base, unsure)
     local m, lo, hi = row.throughput_ratio, row.throughput_ratio_lo, row.throughput_ratio_hi
     if not m then
       return nil
+    end
+    if unsure then
+      return ("%s %s the throughput of %s, no verdict (%s)"):format(x(m), span(lo, hi), base, unsure)
     end
     if row.verdict == stats.VERDICTS.within then
       return ("throughput no different from %s's within the noise (%s %s)"):format(base, x(m), span(lo, hi))
     end
     return ("%s %s the throughput of %s"):format(x(m), span(lo, hi), base)
   end,
-  function(row)
+  function(row, _, unsure)
     local m, lo, hi = row.p99_ratio, row.p99_ratio_lo, row.p99_ratio_hi
-    local where = m and stats.compare(lo, hi)
+    local where = m and not unsure and stats.compare(lo, hi)
     if where == "below" then
       return ("p99 %s lower %s"):format(x(1 / m), span(1 / hi, 1 / lo))
     elseif where == "above" then
@@ -216,12 +265,12 @@ local CLAUSES = {
       return "p99 within the noise"
     end
   end,
-  function(row)
+  function(row, _, unsure)
     local m, lo, hi = row.gc_cycles_ratio, row.gc_cycles_ratio_lo, row.gc_cycles_ratio_hi
     if row.gc_cycles == 0 then
       return "no collector cycles"
     end
-    local where = m and stats.compare(lo, hi)
+    local where = m and not unsure and stats.compare(lo, hi)
     if where == "below" then
       return ("%d%% fewer collector cycles"):format(math.floor((1 - m) * 100 + 0.5))
     elseif where == "above" then
@@ -241,21 +290,30 @@ local CLAUSES = {
     end
     return ("allocates %d%% %s per request"):format(math.floor(math.abs(1 - a) * 100 + 0.5), a < 1 and "less" or "more")
   end,
-  function(row, base)
+  function(row, base, unsure)
     local m, lo, hi = row.peak_held_ratio, row.peak_held_ratio_lo, row.peak_held_ratio_hi
-    local where = m and stats.compare(lo, hi)
+    local where = m and not unsure and stats.compare(lo, hi)
     if where == "within" then
       return ("peak memory held no different from %s's"):format(base)
     elseif where then
       return ("peak memory held %s %s %s's"):format(x(m), span(lo, hi), base)
     end
   end,
+  function(row)
+    local text = M.isolate_text(row)
+    if text and row.restore_us_per_req and row.req_per_s and row.req_per_s > 0 then
+      local share = row.restore_us_per_req / (1e6 / row.req_per_s) * 100
+      text = text .. (" (about %s%% of a request's time)"):format(share >= 10 and ("%.0f"):format(share)
+        or ("%.1f"):format(share))
+    end
+    return text
+  end,
 }
 
-function M.conclusion(row, base_label)
+function M.conclusion(row, base_label, unsure)
   local parts = {}
   for _, clause in ipairs(CLAUSES) do
-    parts[#parts + 1] = clause(row, base_label)
+    parts[#parts + 1] = clause(row, base_label, unsure)
   end
   return row.label .. ": " .. table.concat(parts, "; ") .. "."
 end
@@ -263,7 +321,7 @@ end
 ---------------------------------------------------------------- notes
 
 -- Explanations, added when the rows show what they explain.
-local function notes(rows, baseline)
+local function notes(rows, baseline, sure)
   local out = {}
   local seen = {}
   local function once(key, text)
@@ -273,7 +331,7 @@ local function notes(rows, baseline)
     end
   end
   for _, row in ipairs(rows) do
-    local base = baseline[row]
+    local base = sure and baseline[row]
     if base and row.collector == "incremental" and row.gc_cycles_ratio_lo and row.gc_cycles_ratio_lo > 1
       and row.lua_kib_per_req < base.lua_kib_per_req then
       once("pause", ("%s runs more collector cycles than %s while allocating less on the Lua heap: the"
@@ -309,6 +367,22 @@ plan: the variants; raw, order: what runner.measure returned; o: the
 options (requests, rounds, warmup, seed, workload, baseline, ...).
 Returns the rows, the conclusions and the notes.
 ]]
+--[[
+Why intervals from `rounds` rounds are too unsure for a verdict, or nil
+when they are not: "a 75% interval from 3 rounds; a verdict needs at
+least 90% (5 rounds)". No comma: it goes into CSV fields unquoted-safe.
+]]
+function M.unsure(rounds, level)
+  local _, coverage = stats.interval_ranks(rounds, level)
+  if stats.verdict_allowed(coverage) then
+    return nil
+  end
+  local need = stats.MIN_VERDICT_COVERAGE
+  return ("a %s interval from %d round%s; a verdict needs at least %s (%d rounds)"):format(
+    stats.coverage_label(coverage, level), rounds, rounds == 1 and "" or "s",
+    stats.coverage_label(need, need), stats.values_for(need, level))
+end
+
 function M.build(plan, raw, order, o)
   local rows, rows_raw, held = {}, {}, {}
   for k, v in ipairs(plan) do
@@ -322,13 +396,14 @@ function M.build(plan, raw, order, o)
       base_at[row.concurrency] = row
     end
   end
+  local unsure = M.unsure(o.rounds, o.level)
   local conclusions = {}
   for _, row in ipairs(rows) do
     local base = base_at[row.concurrency]
     if base and base ~= row then
       baseline[row] = base
-      compare(row, base, rows_raw, held)
-      row.conclusion = M.conclusion(row, base.label)
+      compare(row, base, rows_raw, held, not unsure)
+      row.conclusion = M.conclusion(row, base.label, unsure)
       conclusions[#conclusions + 1] = row.conclusion
     end
   end
@@ -339,7 +414,7 @@ function M.build(plan, raw, order, o)
       labels[r][j] = plan[k].label
     end
   end
-  return rows, conclusions, notes(rows, baseline), labels
+  return rows, conclusions, notes(rows, baseline, not unsure), labels
 end
 
 return M

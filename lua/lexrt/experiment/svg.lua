@@ -3,7 +3,8 @@ Draws experiment results as one standalone SVG, a block of four panels
 per workload, every panel showing the same quantity for every mode:
 
   a run (one page size, one concurrency):
-    throughput relative to the baseline: median and 95% interval per mode
+    throughput relative to the baseline: median and interval per mode
+    (labelled with the interval's real coverage below 95%)
     latency percentiles (p50, p99, p99.9, max) per mode, log scale
     bytes allocated per request, Lua heap plus arena, per mode
     peak memory held, Lua heap plus arena, per mode
@@ -17,6 +18,7 @@ so tools (and the specs) can find them.
 ]]
 
 local modes = require("lexrt.experiment.modes")
+local stats = require("lexrt.experiment.stats")
 local summary = require("lexrt.experiment.summary")
 
 local M = {}
@@ -175,6 +177,16 @@ local function row_labels(out, rows, x0, y0)
   return ys, band
 end
 
+-- The intervals' label: their real coverage when it falls short of 95%.
+local function interval_label(result)
+  return stats.coverage_label(result.coverage, result.level)
+end
+
+-- A row's verdict as the plot shows it.
+local function verdict_text(row)
+  return row.verdict or "no verdict"
+end
+
 local function throughput_panel(out, result, x0, y0)
   local rows = result.rows
   local lo, hi = 1, 1
@@ -186,7 +198,7 @@ local function throughput_panel(out, result, x0, y0)
   local pad = math.max(0.05, (hi - lo) * 0.1)
   local scale = linear(math.floor((lo - pad) * 20) / 20, hi + pad)
   frame(out, x0, y0, "Throughput relative to " .. result.baseline,
-    "median of the per-round ratios; bar: 95% interval; right of 1: faster")
+    ("median of the per-round ratios; bar: %s interval; right of 1: faster"):format(interval_label(result)))
   x_ticks(out, scale, x0, y0, "req/s over " .. result.baseline .. "'s req/s in the same round")
   local one = x0 + scale.at(1) * PANEL_W
   out[#out + 1] = ('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333" stroke-dasharray="4 3"/>'):format(
@@ -202,9 +214,9 @@ local function throughput_panel(out, result, x0, y0)
         a, y, b, y, color)
       marker(out, k, x0 + scale.at(row.throughput_ratio) * PANEL_W, y, color,
         ("%s: %.2fx [%.2f-%.2f], %s"):format(row.label, row.throughput_ratio, row.throughput_ratio_lo,
-          row.throughput_ratio_hi, row.verdict))
+          row.throughput_ratio_hi, verdict_text(row)))
       out[#out + 1] = ('<text class="note" x="%.1f" y="%.1f">%s</text>'):format(
-        math.min(b, x0 + PANEL_W - 150) + 6, y - 8, esc(row.verdict))
+        math.min(b, x0 + PANEL_W - 150) + 6, y - 8, esc(verdict_text(row)))
     else
       marker(out, k, one, y, color, row.label .. ": the baseline")
       out[#out + 1] = ('<text class="note" x="%.1f" y="%.1f">baseline</text>'):format(one + 8, y - 8)
@@ -309,7 +321,7 @@ local function sweep_axis(result)
 end
 
 local SWEEP_PANELS = {
-  { key = "throughput", title = "Throughput", note = "median req/s; bar: 95% interval",
+  { key = "throughput", title = "Throughput", note = "median req/s; bar: %s interval",
     axis = "requests per second", value = "req_per_s", lo = "req_per_s_lo", hi = "req_per_s_hi" },
   { key = "latency", title = "Tail latency", note = "p99 over every request of every round",
     axis = "p99 µs per request", value = "p99_us" },
@@ -357,7 +369,7 @@ local function sweep_panel(out, result, spec, x0, y0)
   local function Y(v)
     return y0 + PANEL_H - scale.at(v) * PANEL_H
   end
-  frame(out, x0, y0, spec.title, spec.note)
+  frame(out, x0, y0, spec.title, spec.note:format(interval_label(result)))
   y_ticks(out, scale, x0, y0, spec.axis)
   local X = sweep_x_axis(out, result, x0, y0)
   for _, mode in ipairs(result.modes) do
@@ -430,8 +442,10 @@ function M.plot(results)
   local r1 = results[1]
   out[#out + 1] = ('<text class="title" x="20" y="30">lexrt-experiment: what request memory costs, mode by mode</text>')
   out[#out + 1] = ('<text class="note" x="20" y="50">throughput: %s; latency: %s; %d rounds per mode, modes'
-    .. ' interleaved; intervals %.1f%% sure; seed %d</text>'):format(
-    esc(r1.throughput_timer), esc(r1.timer), r1.rounds, r1.coverage * 100, r1.seed)
+    .. ' interleaved; intervals %.1f%% sure%s; seed %d</text>'):format(
+    esc(r1.throughput_timer), esc(r1.timer), r1.rounds, r1.coverage * 100,
+    stats.verdict_allowed(r1.coverage) and "" or esc(("; no verdict below %d%%"):format(
+      math.floor(stats.MIN_VERDICT_COVERAGE * 100 + 0.5))), r1.seed)
   for r, result in ipairs(results) do
     local y0 = TOP + (r - 1) * BLOCK_H
     local sweep = #result.page_sizes > 1 or #result.concurrency > 1
