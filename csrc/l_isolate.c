@@ -47,13 +47,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <lualib.h>
-
 #include "image.h"
 #include "l_arena.h"
 #include "l_copy.h"
 #include "l_handler.h"
-#include "l_strmatch.h"
+#include "l_isolib.h"
 
 #define UV_HANDLER 1
 #define UV_PENDING 2 /* marker address -> the host error an effect raised */
@@ -77,8 +75,10 @@ typedef struct LIsolate {
     lua_Integer max_instructions; /* 0: none */
     lua_Integer instructions;     /* this call's, counted HOOK_PERIOD at a time */
     int period;
-    int busy;    /* a call or the build is running */
-    int stopped; /* this call passed max_instructions */
+    int busy;     /* a call or the build is running */
+    int building; /* the build is running */
+    int stopped;  /* this call (or the build) passed max_instructions */
+    int close_depth; /* nesting of coroutine.close (l_isolib.c) */
     lua_Integer calls, errors, instruction_stops, memory_stops, restores;
     lua_Integer restore_ns; /* time spent restoring the image, all calls */
     size_t last_call_bytes, peak_call_bytes;
@@ -188,7 +188,34 @@ void lxb_iso_charge(lua_State *T, lua_Integer n)
     }
 }
 
+int lxb_iso_stopped(lua_State *T)
+{
+    return owner(T)->stopped;
+}
+
+void lxb_iso_push_stop(lua_State *T)
+{
+    lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key);
+}
+
+int *lxb_iso_close_depth(lua_State *T)
+{
+    return &owner(T)->close_depth;
+}
+
 /* ------------------------------------------------------------------ effects */
+
+/* Whether the host value at idx is a policy violation: its metatable is
+ * lua/lexrt/policy.lua's Violation, the only one named lexrt.violation. */
+static int is_violation(lua_State *L, int idx)
+{
+    int yes = 0, t = luaL_getmetafield(L, idx, "__name");
+    if (t == LUA_TSTRING)
+        yes = strcmp(lua_tostring(L, -1), "lexrt.violation") == 0;
+    if (t != LUA_TNIL) /* getmetafield pushed the field */
+        lua_pop(L, 1);
+    return yes;
+}
 
 /* Raised inside the isolate when an effect's host error cannot be copied. */
 static int effect_marker_fallback(lua_State *T, const char *kind, const char *op, int type)
@@ -226,6 +253,8 @@ static int effect_failed(lua_State *T, LIsolate *iso, const char *kind, const ch
     if (st != LUA_OK) {
         lua_pop(T, 1);
         effect_marker_fallback(T, kind, op, lua_type(L, err));
+    } else if (lua_type(T, -1) == LUA_TTABLE && is_violation(L, err)) {
+        lxb_isolib_mark_violation(T, -1);
     }
     marker = lua_topointer(T, -1);
     if (marker != NULL) { /* a table or string; other values are their own copies */
@@ -303,73 +332,6 @@ static int iso_effect(lua_State *T)
 
 /* ------------------------------------------------------------------ building */
 
-/* load, text chunks only: the mode argument is always "t". */
-static int safe_load(lua_State *T)
-{
-    int nargs = lua_gettop(T) >= 4 ? 4 : 3; /* an absent env must stay absent */
-    lua_settop(T, nargs);
-    lua_pushliteral(T, "t");
-    lua_replace(T, 3);
-    lua_pushvalue(T, lua_upvalueindex(1));
-    lua_insert(T, 1);
-    lua_call(T, nargs, LUA_MULTRET);
-    return lua_gettop(T);
-}
-
-static const luaL_Reg libs[] = {
-    {LUA_STRLIBNAME, luaopen_string},
-    {LUA_TABLIBNAME, luaopen_table},
-    {LUA_MATHLIBNAME, luaopen_math},
-    {LUA_UTF8LIBNAME, luaopen_utf8},
-    {LUA_COLIBNAME, luaopen_coroutine},
-    {NULL, NULL},
-};
-
-static void open_base(lua_State *S)
-{
-    static const char *const unsafe[] = {"dofile", "loadfile", "collectgarbage", "print", NULL};
-    int i;
-    luaL_requiref(S, LUA_GNAME, luaopen_base, 1);
-    lua_pop(S, 1);
-    for (i = 0; unsafe[i] != NULL; i++) {
-        lua_pushnil(S);
-        lua_setglobal(S, unsafe[i]);
-    }
-    lua_getglobal(S, "load");
-    lua_pushcclosure(S, safe_load, 1);
-    lua_setglobal(S, "load");
-}
-
-/* Opens the libraries named in the host's list (validated by the front). */
-static void open_libs(lua_State *S, lua_State *L, int list)
-{
-    lua_Integer i, n = (lua_Integer)lua_rawlen(L, list);
-    for (i = 1; i <= n; i++) {
-        const luaL_Reg *lib;
-        const char *name = NULL;
-        /* Only strings: lua_tostring would convert a number in the host. */
-        if (lua_rawgeti(L, list, i) == LUA_TSTRING)
-            name = lua_tostring(L, -1);
-        for (lib = libs; name != NULL && lib->name != NULL; lib++)
-            if (strcmp(lib->name, name) == 0)
-                break;
-        if (name == NULL || lib->name == NULL) {
-            lua_pop(L, 1);
-            luaL_error(S, "library '%s' is not available in an isolate", name ? name : "?");
-        }
-        lua_pop(L, 1);
-        luaL_requiref(S, lib->name, lib->func, 1);
-        if (lib->func == luaopen_string) {
-            /* Bytecode is of no use without binary load, and shows a
-             * function's insides: left out. */
-            lua_pushnil(S);
-            lua_setfield(S, -2, "dump");
-            lxb_strmatch_install(S); /* find, match, gmatch, gsub that charge their work */
-        }
-        lua_pop(S, 1);
-    }
-}
-
 /* A global table per effect kind, a function per operation. */
 static void set_effects(lua_State *S, lua_State *L, int effects)
 {
@@ -407,8 +369,7 @@ static int build_run(lua_State *S)
     lua_State *L = iso->L;
     size_t len;
     const char *src = lua_tolstring(L, 3, &len);
-    open_base(S);
-    open_libs(S, L, 5);
+    lxb_isolib_open(S, L, 5, iso->max_instructions > 0);
     set_effects(S, L, 2);
     lua_pushliteral(S, "instruction budget exceeded");
     lua_rawsetp(S, LUA_REGISTRYINDEX, &budget_key);
@@ -447,8 +408,14 @@ static int raise_error(lua_State *L, LIsolate *iso, int st)
         lua_pushfstring(L, "instruction budget exceeded (max_instructions = %I)", iso->max_instructions);
         return lua_error(L);
     }
-    if (st == LUA_ERRMEM)
+    if (st == LUA_ERRMEM) {
         iso->memory_stops++;
+        push_name(L, 1);
+        lua_pushfstring(L, "not enough memory (isolate '%s', %s = %I)", lua_tostring(L, -1),
+                        iso->building ? "building, limit" : "max_bytes",
+                        (lua_Integer)(iso->building && iso->max_bytes < BUILD_MIN_BYTES ? BUILD_MIN_BYTES : iso->max_bytes));
+        return lua_error(L);
+    }
     marker = lua_topointer(S, -1);
     if (marker != NULL && lua_getiuservalue(L, 1, UV_PENDING) == LUA_TTABLE &&
         lua_rawgetp(L, -1, marker) != LUA_TNIL)
@@ -559,10 +526,18 @@ static int l_new_isolate(lua_State *L)
     lua_pushvalue(L, 3);
     lua_pushvalue(L, 4);
     lua_pushvalue(L, 5);
+    /* The hook is set before the build, so that the build is held to
+     * max_instructions too and coroutines it makes inherit the hook. */
+    if (iso->max_instructions > 0)
+        lua_sethook(iso->S, iso_hook, LUA_MASKCOUNT, iso->period);
     iso->busy = 1;
+    iso->building = 1;
     iso->L = L;
     st = lua_pcall(L, 5, 0, 0);
     iso->busy = 0;
+    iso->building = 0;
+    iso->instructions = 0;
+    iso->stopped = 0;
     iso->L = NULL;
     lua_pushnil(L); /* what effects raised while building is done with */
     lua_setiuservalue(L, 9, UV_PENDING);
@@ -570,8 +545,6 @@ static int l_new_isolate(lua_State *L)
         iso_free(iso);
         return lua_error(L);
     }
-    if (iso->max_instructions > 0)
-        lua_sethook(iso->S, iso_hook, LUA_MASKCOUNT, iso->period);
     iso->cur = NULL;
     if (lx_image_take(&iso->image, iso->home) != 0) {
         iso_free(iso);
@@ -672,6 +645,7 @@ static int iso_call(lua_State *L)
     iso->L = L;
     iso->instructions = 0;
     iso->stopped = 0;
+    iso->close_depth = 0;
 
     st = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
 

@@ -23,6 +23,16 @@ void lxb_open_isolate(lua_State *L, int up);
  */
 void lxb_iso_charge(lua_State *T, lua_Integer n);
 
+/* Whether the running call of T's isolate is stopped (it passed
+ * max_instructions), and the stop's error value, pushed (it allocates
+ * nothing: the value is made at build). */
+int lxb_iso_stopped(lua_State *T);
+void lxb_iso_push_stop(lua_State *T);
+
+/* The nesting of coroutine.close in the running call (l_isolib.c keeps
+ * it; every call and the build start it at 0). */
+int *lxb_iso_close_depth(lua_State *T);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -1,0 +1,157 @@
+-- Isolates: max_instructions bounds the whole call, library calls included;
+-- the stop is sticky; the error paths that used to crash end in clean errors.
+-- Every repro runs first in a child lua5.4 under a timeout (a hang or a
+-- crash fails the test instead of ending the run), then in-process.
+local support = require("spec.support")
+
+local PRELUDE = [[
+local lexrt = require("lexrt")
+local function run(src, opts)
+  opts = opts or {}
+  local expect = opts.expect or "instruction budget exceeded"
+  opts.expect = nil
+  opts.source = src
+  opts.max_instructions = opts.max_instructions or 1e6
+  local iso = lexrt.isolate(opts)
+  local ok, e = pcall(iso.call, iso)
+  assert(not ok, "expected the call to be stopped")
+  assert(tostring(e):find(expect, 1, true), tostring(e))
+  assert(iso:stats().instruction_stops == 1, "instruction_stops")
+  -- the next call starts clean and is stopped the same way
+  local ok2, e2 = pcall(iso.call, iso)
+  assert(not ok2 and e2 == e, tostring(e2))
+  assert(iso:stats().instruction_stops == 2)
+  return iso, e
+end
+]]
+
+local function both(code)
+  local ok, out, rc = support.in_child(PRELUDE .. code, 120)
+  assert(ok, ("child failed (exit %s): %s"):format(tostring(rc), out))
+  assert(load(PRELUDE .. code))()
+end
+
+local function stopped(body, expect)
+  both(("run(%q, { expect = %q })"):format(body, expect or "instruction budget exceeded"))
+end
+
+describe("isolate limits", function()
+  describe("library calls are charged to max_instructions", function()
+    it("stops string.rep of an empty string a huge number of times", function()
+      both([[
+        local iso = lexrt.isolate{ source = "return function() return #(''):rep(math.maxinteger) end", max_instructions = 1e6 }
+        assert(iso:call() == 0)
+      ]])
+      stopped("return function() local s = ('x'):rep(100) while true do local _ = s:rep(1e5, '') end end")
+    end)
+    it("stops table.move over a huge empty range", function()
+      stopped("return function() table.move({}, 1, 1e15, 2) end")
+    end)
+    it("stops table.insert and table.remove on a table whose __len is huge", function()
+      stopped("return function() table.insert(setmetatable({}, { __len = function() return 1e15 end }), 1, 0) end")
+      stopped("return function() table.remove(setmetatable({}, { __len = function() return 1e15 end }), 1) end")
+    end)
+    it("stops table.concat of many empty strings and table.unpack loops", function()
+      stopped("return function() local t = setmetatable({}, { __index = function() return '' end }) table.concat(t, '', 1, 1e12) end")
+      stopped("return function() local t = {} for i = 1, 1000 do t[i] = i end while true do table.unpack(t) end end")
+    end)
+    it("stops table.sort with a C function behind __index", function()
+      stopped("return function() table.sort(setmetatable({}, { __len = function() return 2^31 - 2 end, __index = function(_, k) return k end })) end")
+    end)
+    it("stops utf8 scans and the utf8.codes iterator over continuation bytes", function()
+      stopped("return function() local s = ('\\x80'):rep(1e6) while true do utf8.offset(s, 0, #s) end end")
+      stopped("return function() local s = ('\\x80'):rep(1e6) local f = utf8.codes(s) while true do pcall(f, s, 0) end end")
+      stopped("return function() local s = ('a'):rep(1e6) while true do utf8.len(s) end end")
+    end)
+    it("stops string.format('%.1s') of a huge string, tonumber and string.byte loops", function()
+      stopped("return function() local s = ('a'):rep(1e6) while true do string.format('%.1s', s) end end")
+      stopped("return function() local s = (' '):rep(1e6) .. '1' while true do tonumber(s) end end")
+      stopped("return function() local s = ('a'):rep(1e5) while true do s:byte(1, -1) end end")
+    end)
+    it("stops load with a reader returning a huge piece each time", function()
+      stopped("return function() local p = ('a'):rep(1e6) local first = true load(function() if first then first = false return '--[[' end return p end) end")
+    end)
+  end)
+
+  describe("the stop is sticky", function()
+    it("skips an xpcall message handler once stopped", function()
+      stopped("return function() xpcall(function() while true do end end, function() while true do end end) end")
+    end)
+    it("pcall does not catch the stop", function()
+      stopped("return function() while true do pcall(function() while true do end end) end end")
+    end)
+    it("does not run the close handlers of a coroutine stopped by the budget", function()
+      stopped([[return function()
+        local co = coroutine.create(function()
+          local x <close> = setmetatable({}, { __close = function() while true do end end })
+          while true do end
+        end)
+        coroutine.resume(co)
+        coroutine.close(co)
+        while true do end
+      end]])
+      stopped([[return function()
+        local f = coroutine.wrap(function()
+          local x <close> = setmetatable({}, { __close = function() while true do end end })
+          while true do end
+        end)
+        pcall(f)
+        while true do end
+      end]])
+    end)
+    it("hooks a coroutine made while the chunk was built", function()
+      stopped("local co = coroutine.wrap(function() while true do end end) return function() co() end")
+    end)
+    it("bounds the build itself", function()
+      both([[
+        local ok, e = pcall(lexrt.isolate, { source = "while true do end", max_instructions = 1e6 })
+        assert(not ok and e:find("instruction budget exceeded", 1, true), e)
+      ]])
+    end)
+  end)
+
+  describe("error paths", function()
+    it("an error in error handling with memory full is a clean error", function()
+      both([[
+        local iso = lexrt.isolate{ max_bytes = 1 << 20, source = [=[
+          return function()
+            local t = {}
+            return xpcall(function() while true do t[#t + 1] = {} end end,
+                          function(m) local u = {} while true do u[#u + 1] = {} end end)
+          end ]=] }
+        local ok, e = pcall(iso.call, iso)
+        assert(iso:call() == false or true)
+        local s = iso:stats()
+        assert(s.calls == 2, s.calls)
+      ]])
+    end)
+    it("bounds nested coroutine.close with a Lua error", function()
+      both([[
+        local iso = lexrt.isolate{ source = [=[
+          local function nest(n)
+            local co = coroutine.create(function()
+              local x <close> = setmetatable({}, { __close = function() nest(n + 1) end })
+              coroutine.yield()
+            end)
+            coroutine.resume(co)
+            local ok, e = coroutine.close(co)
+            if not ok then error(e, 0) end
+          end
+          return function() return pcall(nest, 1) end ]=] }
+        local ok, e = iso:call()
+        assert(ok == false and tostring(e):find("nested too deeply", 1, true), tostring(e))
+      ]])
+    end)
+  end)
+
+  describe("messages", function()
+    it("names the isolate and max_bytes in a memory stop", function()
+      both([[
+        local iso = lexrt.isolate{ name = "api", max_bytes = 1 << 20, source = "return function() local t = {} while true do t[#t + 1] = {} end end" }
+        local ok, e = pcall(iso.call, iso)
+        assert(e == "not enough memory (isolate 'api', max_bytes = 1048576)", e)
+        assert(iso:stats().memory_stops == 1)
+      ]])
+    end)
+  end)
+end)
