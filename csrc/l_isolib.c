@@ -210,9 +210,9 @@ static int w_tonumber(lua_State *T)
 
 static int w_select(lua_State *T)
 {
-    lua_Integer n = lua_gettop(T), i, results;
+    lua_Integer n = lua_gettop(T), i;
     if (lua_type(T, 1) != LUA_TSTRING && (i = lua_tointeger(T, 1)) != 0) {
-        results = i < 0 ? -i : n - i;
+        lua_Integer results = i < 0 ? -i : n - i;
         if (results > 0)
             charge(T, PER_ELEMENT * results);
     }
@@ -306,9 +306,10 @@ static int w_packfmt(lua_State *T)
  * the data (strlen). */
 static int w_unpack(lua_State *T)
 {
-    size_t lf, ld, i, zs = 0;
+    size_t lf, ld;
     const char *fmt = lua_type(T, 1) == LUA_TSTRING ? lua_tolstring(T, 1, &lf) : NULL;
     if (fmt != NULL) {
+        size_t i, zs = 0;
         for (i = 0; i < lf; i++)
             zs += fmt[i] == 'z';
         charge(T, per_bytes(lf, BYTES_SCANNED));
@@ -459,7 +460,7 @@ static lua_Integer u_posrelat(lua_Integer pos, size_t len)
 {
     if (pos >= 0)
         return pos;
-    if ((lua_Unsigned)0 - (lua_Unsigned)pos > len)
+    if ((size_t)(-(pos + 1)) >= len) /* before the start */
         return 0;
     return (lua_Integer)len + pos + 1;
 }
