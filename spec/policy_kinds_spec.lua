@@ -5,9 +5,11 @@
 local lexrt = require("lexrt")
 local policy = lexrt.policy
 
+local err_of = require("spec.support").err_of
+
+-- The message of the error fn(...) raises, which must be a string.
 local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
+  local err = err_of(fn, ...)
   assert.is_string(err)
   return err
 end
