@@ -68,6 +68,32 @@ describe("isolate limits", function()
       stopped("return function() local s = (' '):rep(1e6) .. '1' while true do tonumber(s) end end")
       stopped("return function() local s = ('a'):rep(1e5) while true do s:byte(1, -1) end end")
     end)
+    -- Each of these loops would run for many minutes if the call were
+    -- charged as one instruction only: the count hook sees a handful of VM
+    -- instructions per turn while the call scans or moves megabytes.
+    it("stops string.unpack with 'z' over a long buffer in a loop", function()
+      both([[
+        run("return function() local s = ('a'):rep(8 << 20) while true do pcall(string.unpack, 'z', s) end end",
+            { max_instructions = 1e7 })
+      ]])
+    end)
+    it("stops rawequal of two long equal strings in a loop", function()
+      both([[
+        run([=[return function()
+          local a, b = ('x'):rep(8 << 20), ('x'):rep(8 << 20)
+          assert(a == b)
+          while true do rawequal(a, b) end
+        end]=], { max_instructions = 1e7 })
+      ]])
+    end)
+    it("stops select with many arguments in a loop", function()
+      both([[
+        run([=[
+          local function spin(...) while true do select(1, ...) end end
+          return function() spin(string.byte(('a'):rep(200000), 1, -1)) end
+        ]=], { max_instructions = 1e7 })
+      ]])
+    end)
     it("stops load with a reader returning a huge piece each time", function()
       stopped("return function() local p = ('a'):rep(1e6) local first = true load(function() if first then first = false return '--[[' end return p end) end")
     end)
@@ -98,6 +124,31 @@ describe("isolate limits", function()
         pcall(f)
         while true do end
       end]])
+    end)
+    it("runs nothing more in the resumer once a coroutine is stopped", function()
+      -- io.note right after the resume would be the resumer's next step.
+      both([[
+        local notes = 0
+        local h = lexrt.handler{ policy = lexrt.policy{ allow_effects = { "io" } },
+                                 effects = { io = { note = function() notes = notes + 1 end } } }
+        run([=[
+          counter = 0
+          return function()
+            local co = coroutine.create(function() while true do end end)
+            local ok = coroutine.resume(co)
+            io.note()
+            while true do counter = counter + 1 end
+          end ]=], { handler = h })
+        assert(notes == 0, "the resumer ran on after the stop: io.note called " .. notes .. " time(s)")
+        run([=[
+          return function()
+            local f = coroutine.wrap(function() coroutine.wrap(function() while true do end end)() end)
+            pcall(f)
+            io.note()
+            while true do end
+          end ]=], { handler = h })
+        assert(notes == 0, "the resumer ran on after a nested stop: io.note called " .. notes .. " time(s)")
+      ]])
     end)
     it("hooks a coroutine made while the chunk was built", function()
       stopped("local co = coroutine.wrap(function() while true do end end) return function() co() end")
@@ -145,6 +196,42 @@ describe("isolate limits", function()
   end)
 
   describe("messages", function()
+    it("prints a caught policy violation as the host does; uncaught, the host gets the very violation", function()
+      both([[
+        local made
+        local h = lexrt.handler{ policy = lexrt.policy{ allow_effects = { "io" } }, effects = {
+          io = { refuse = function()
+            made = lexrt.policy.violation("effect_not_allowed", "io.refuse: not today")
+            error(made)
+          end },
+          net = { get = function() return "reached" end },
+        } }
+        local iso = lexrt.isolate{ handler = h, source = [=[
+          return function(what, mode)
+            local f = what == "net" and net.get or io.refuse
+            if mode == "uncaught" then return f("http://example.com") end
+            local ok, e = pcall(f, "http://example.com")
+            if mode == "rethrow" then error(e) end
+            return ok, tostring(e), e.kind
+          end ]=] }
+        -- refused by the policy
+        local ok, s, kind = iso:call("net", "caught")
+        assert(ok == false and kind == "effect_not_allowed", tostring(kind))
+        assert(s:find("^policy violation: effect_not_allowed "), s)
+        local pv, v = pcall(iso.call, iso, "net", "uncaught")
+        assert(not pv and lexrt.policy.is_violation(v), tostring(v))
+        assert(v.kind == "effect_not_allowed" and tostring(v) == s, tostring(v) .. " vs " .. s)
+        -- a violation the host made itself: the very table comes out
+        ok, s, kind = iso:call("io", "caught")
+        assert(ok == false and s == "policy violation: effect_not_allowed io.refuse: not today", s)
+        for _, mode in ipairs({ "uncaught", "rethrow" }) do
+          local pe, e = pcall(iso.call, iso, "io", mode)
+          assert(not pe and rawequal(e, made), mode .. ": " .. tostring(e))
+          assert(tostring(e) == s, tostring(e))
+        end
+        assert(iso:call("net", "caught") == false) -- and the isolate still works
+      ]])
+    end)
     it("names the isolate and max_bytes in a memory stop", function()
       both([[
         local iso = lexrt.isolate{ name = "api", max_bytes = 1 << 20, source = "return function() local t = {} while true do t[#t + 1] = {} end end" }
