@@ -98,6 +98,19 @@ describe("isolate limits", function()
         ]=], { max_instructions = 1e7 })
       ]])
     end)
+    it("stops select with a string index, string.pack 'z' and string arithmetic in a loop", function()
+      both([[
+        run([=[
+          local function spin(...) while true do select("1", ...) end end
+          return function() spin(string.byte(('a'):rep(200000), 1, -1)) end
+        ]=], { max_instructions = 1e7 })
+        -- the zero near the end: pack measures the string, then refuses it
+        run("return function() local s = ('a'):rep(8 << 20) .. '\\0' while true do pcall(string.pack, 'z', s) end end",
+            { max_instructions = 1e7 })
+        run("return function() local s = (' '):rep(8 << 20) .. '1' while true do local _ = s + 0 end end",
+            { max_instructions = 1e7 })
+      ]])
+    end)
     it("stops load with a reader returning a huge piece each time", function()
       stopped("return function() local p = ('a'):rep(1e6) local first = true load(function() if first then first = false return '--[[' end return p end) end")
     end)
