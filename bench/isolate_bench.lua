@@ -280,7 +280,7 @@ for _, o in ipairs(OFFENDERS) do
   end
   assert(stopper:stats().instruction_stops == PROUNDS)
   stopper:close()
-  print(("  %-44s %8.2f"):format(o[1], median(times) * 1000))
+  print(("  %-44s %9.3f"):format(o[1], median(times) * 1000))
 end
 
 -- The wrappers' cost to an ordinary handler: the same isolate with a
