@@ -105,7 +105,7 @@ describe("isolate limits", function()
           return function() spin(string.byte(('a'):rep(200000), 1, -1)) end
         ]=], { max_instructions = 1e7 })
         -- the zero near the end: pack measures the string, then refuses it
-        run("return function() local s = ('a'):rep(8 << 20) .. '\\0' while true do pcall(string.pack, 'z', s) end end",
+        run("return function() local s = ('a'):rep(16 << 20) .. '\\0' while true do pcall(string.pack, 'z', s) end end",
             { max_instructions = 1e7 })
         run("return function() local s = (' '):rep(8 << 20) .. '1' while true do local _ = s + 0 end end",
             { max_instructions = 1e7 })
