@@ -109,6 +109,11 @@ describe("isolate limits", function()
             { max_instructions = 1e7 })
         run("return function() local s = (' '):rep(8 << 20) .. '1' while true do local _ = s + 0 end end",
             { max_instructions = 1e7 })
+        -- the index math.mininteger is refused as lbaselib does (the wrapper once negated it)
+        local iso = lexrt.isolate{ source = "return function() return pcall(select, math.mininteger, 1) end",
+                                   max_instructions = 1e6 }
+        local ok, e = iso:call()
+        assert(ok == false and tostring(e):find("index out of range", 1, true), tostring(e))
       ]])
     end)
     it("stops load with a reader returning a huge piece each time", function()
