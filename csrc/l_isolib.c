@@ -213,9 +213,9 @@ static int w_tonumber(lua_State *T)
  * (-i would overflow for math.mininteger; lbaselib refuses it anyway). */
 static int w_select(lua_State *T)
 {
-    lua_Integer n = lua_gettop(T), i, results;
+    lua_Integer n = lua_gettop(T), i;
     if (!(lua_type(T, 1) == LUA_TSTRING && *lua_tostring(T, 1) == '#') && (i = lua_tointeger(T, 1)) != 0) {
-        results = i < 0 ? (i < -n ? n : -i) : n - i;
+        lua_Integer results = i < 0 ? (i < -n ? n : -i) : n - i;
         if (results > 0)
             charge(T, PER_ELEMENT * results);
     }
@@ -310,19 +310,20 @@ static int w_packfmt(lua_State *T)
  * costs its length and allocates nothing ("string contains zeros"). */
 static int w_pack(lua_State *T)
 {
-    size_t lf, len, i, total = 0;
-    int a, n = lua_gettop(T);
+    size_t lf;
     const char *fmt = lua_type(T, 1) == LUA_TSTRING ? lua_tolstring(T, 1, &lf) : NULL;
     if (fmt != NULL) {
         charge(T, per_bytes(lf, BYTES_SCANNED));
-        for (i = 0; i < lf && fmt[i] != 'z'; i++)
-            ;
-        for (a = 2; i < lf && a <= n; a++)
-            if (lua_type(T, a) == LUA_TSTRING) {
-                (void)lua_tolstring(T, a, &len);
-                total += len / BYTES_COPIED;
-            }
-        charge(T, (lua_Integer)total);
+        if (memchr(fmt, 'z', lf) != NULL) {
+            size_t len, total = 0;
+            int a, n = lua_gettop(T);
+            for (a = 2; a <= n; a++)
+                if (lua_type(T, a) == LUA_TSTRING) {
+                    (void)lua_tolstring(T, a, &len);
+                    total += len / BYTES_COPIED;
+                }
+            charge(T, (lua_Integer)total);
+        }
     }
     return original(T)(T);
 }
@@ -331,9 +332,10 @@ static int w_pack(lua_State *T)
  * the data (strlen). */
 static int w_unpack(lua_State *T)
 {
-    size_t lf, ld, i, zs = 0;
+    size_t lf, ld;
     const char *fmt = lua_type(T, 1) == LUA_TSTRING ? lua_tolstring(T, 1, &lf) : NULL;
     if (fmt != NULL) {
+        size_t i, zs = 0;
         for (i = 0; i < lf; i++)
             zs += fmt[i] == 'z';
         charge(T, per_bytes(lf, BYTES_SCANNED));
@@ -525,6 +527,8 @@ static lua_Integer u_posrelat(lua_Integer pos, size_t len)
 {
     if (pos >= 0)
         return pos;
+    /* pos < 0 here: 0 - pos is its magnitude (cppcheck misreads it) */
+    /* cppcheck-suppress knownConditionTrueFalse */
     if ((lua_Unsigned)0 - (lua_Unsigned)pos > len)
         return 0;
     return (lua_Integer)len + pos + 1;
