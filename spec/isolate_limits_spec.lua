@@ -127,6 +127,19 @@ describe("isolate limits", function()
     end)
     it("pcall does not catch the stop", function()
       stopped("return function() while true do pcall(function() while true do end end) end end")
+      -- C code going on after the caught stop: sort's next comparison would
+      -- call io.note through the strings' __call, no VM instruction between
+      both([[
+        local notes = 0
+        local h = lexrt.handler{ policy = lexrt.policy{ allow_effects = { "io" } },
+                                 effects = { io = { note = function() notes = notes + 1 end } } }
+        run([=[
+          return function()
+            getmetatable('').__call = io.note
+            table.sort({ 'a', 'b', function() while true do end end }, pcall)
+          end ]=], { handler = h })
+        assert(notes == 0, "sort went on after the stop: io.note called " .. notes .. " time(s)")
+      ]])
     end)
     it("does not run the close handlers of a coroutine stopped by the budget", function()
       stopped([[return function()
