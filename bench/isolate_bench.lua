@@ -4,7 +4,10 @@
 --   3. each built-in workload in an isolate against Lua's collector,
 --      incremental and generational;
 --   4. patterns: how long a backtracking pattern runs before the budget
---      stops it, and lexrt's matcher against the host's string library.
+--      stops it, and lexrt's matcher against the host's string library;
+--   5. library calls under max_instructions: how long the worst offenders
+--      outside patterns run before the budget stops them, and what the
+--      charged wrappers cost an ordinary handler.
 -- Every figure is a median over interleaved rounds, so that a slow moment
 -- of the machine hits all sides alike. CPU time (os.clock).
 --   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 bench/isolate_bench.lua
@@ -244,3 +247,70 @@ for _, e in ipairs(sides) do
 end
 print(("  lexrt matcher / host string library: %.2fx"):format(sides[2].ns / sides[1].ns))
 matcher:close()
+
+------------------------------------------------------------------ 5. library calls
+-- Library calls that would run for minutes or forever if each counted as
+-- one instruction: the time from call start to the stop at
+-- max_instructions = 1e7 (median of PROUNDS calls). Strings are made in
+-- the call, so their making is in the figure.
+local OFFENDERS = {
+  { "('') :rep(math.maxinteger), in a loop",
+    "while true do local _ = (''):rep(math.maxinteger) end" },
+  { "table.move over a huge empty range", "table.move({}, 1, 1e15, 2)" },
+  { "table.insert, __len huge",
+    "table.insert(setmetatable({}, { __len = function() return 1e15 end }), 1, 0)" },
+  { "table.sort, __index = tostring, __len huge",
+    "table.sort(setmetatable({}, { __len = function() return 2^31 - 2 end, __index = tostring }))" },
+  { "utf8.len of 16 MiB, in a loop",
+    "local s = ('a'):rep(16 << 20) while true do utf8.len(s) end" },
+  { "rawequal of two 8 MiB strings, in a loop",
+    "local a, b = ('x'):rep(8 << 20), ('x'):rep(8 << 20) while true do rawequal(a, b) end" },
+}
+print()
+print(("isolate: library calls stopped by max_instructions = 1e7, ms from call start to the stop"
+  .. " (median of %d calls)"):format(PROUNDS))
+for _, o in ipairs(OFFENDERS) do
+  local stopper = lexrt.isolate({ source = "return function() " .. o[2] .. " end", max_instructions = 1e7 })
+  local times = {}
+  for r = 1, PROUNDS do
+    local t = clock()
+    local ok, e = pcall(stopper.call, stopper)
+    times[r] = clock() - t
+    assert(not ok and tostring(e):find("instruction budget exceeded", 1, true), tostring(e))
+  end
+  assert(stopper:stats().instruction_stops == PROUNDS)
+  stopper:close()
+  print(("  %-44s %9.3f"):format(o[1], median(times) * 1000))
+end
+
+-- The wrappers' cost to an ordinary handler: the same isolate with a
+-- budget it never reaches and without one (no wrappers but load's and
+-- coroutine's).
+local HANDLER = [[
+  return function(id)
+    local parts = {}
+    table.insert(parts, string.format("id=%d", id))
+    table.insert(parts, string.format("name=%s path=/items/%d", "item" .. id, id))
+    table.insert(parts, string.format("%5.2f", id / 7))
+    table.insert(parts, 1, ("-"):rep(8))
+    return table.concat(parts, ";")
+  end
+]]
+local plain = lexrt.isolate({ source = HANDLER })
+local budgeted = lexrt.isolate({ source = HANDLER, max_instructions = 1e9 })
+assert(plain:call(42) == budgeted:call(42), "the two sides disagree")
+local HN = tonumber(os.getenv("HCALLS")) or 20000
+local hsides = {
+  { name = "no max_instructions", f = function(n) for i = 1, n do plain:call(i) end end, n = HN },
+  { name = "max_instructions = 1e9", f = function(n) for i = 1, n do budgeted:call(i) end end, n = HN },
+}
+interleaved(hsides, HN, ROUNDS)
+print()
+print(("isolate: an ordinary handler (format, insert, concat, rep), ns per call (median of %d"
+  .. " interleaved rounds of %d)"):format(ROUNDS, HN))
+for _, e in ipairs(hsides) do
+  print(("  %-24s %8.0f"):format(e.name, e.ns))
+end
+print(("  with budget / without: %.2fx"):format(hsides[2].ns / hsides[1].ns))
+plain:close()
+budgeted:close()

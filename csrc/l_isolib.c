@@ -208,11 +208,14 @@ static int w_tonumber(lua_State *T)
     return original(T)(T);
 }
 
+/* select: the '#' test is lbaselib's (any other string is converted to
+ * an index, "1" as 1); a negative index is capped at the argument count
+ * (-i would overflow for math.mininteger; lbaselib refuses it anyway). */
 static int w_select(lua_State *T)
 {
     lua_Integer n = lua_gettop(T), i;
-    if (lua_type(T, 1) != LUA_TSTRING && (i = lua_tointeger(T, 1)) != 0) {
-        lua_Integer results = i < 0 ? -i : n - i;
+    if (!(lua_type(T, 1) == LUA_TSTRING && *lua_tostring(T, 1) == '#') && (i = lua_tointeger(T, 1)) != 0) {
+        lua_Integer results = i < 0 ? (i < -n ? n : -i) : n - i;
         if (results > 0)
             charge(T, PER_ELEMENT * results);
     }
@@ -302,6 +305,29 @@ static int w_packfmt(lua_State *T)
     return original(T)(T);
 }
 
+/* string.pack: the format is scanned, and each 'z' argument is measured
+ * (strlen) before it is copied, so an argument with a zero near its end
+ * costs its length and allocates nothing ("string contains zeros"). */
+static int w_pack(lua_State *T)
+{
+    size_t lf;
+    const char *fmt = lua_type(T, 1) == LUA_TSTRING ? lua_tolstring(T, 1, &lf) : NULL;
+    if (fmt != NULL) {
+        charge(T, per_bytes(lf, BYTES_SCANNED));
+        if (memchr(fmt, 'z', lf) != NULL) {
+            size_t len, total = 0;
+            int a, n = lua_gettop(T);
+            for (a = 2; a <= n; a++)
+                if (lua_type(T, a) == LUA_TSTRING) {
+                    (void)lua_tolstring(T, a, &len);
+                    total += len / BYTES_COPIED;
+                }
+            charge(T, (lua_Integer)total);
+        }
+    }
+    return original(T)(T);
+}
+
 /* string.unpack: the format is scanned; each 'z' may measure the rest of
  * the data (strlen). */
 static int w_unpack(lua_State *T)
@@ -315,10 +341,51 @@ static int w_unpack(lua_State *T)
         charge(T, per_bytes(lf, BYTES_SCANNED));
         if (zs > 0 && lua_type(T, 2) == LUA_TSTRING) {
             (void)lua_tolstring(T, 2, &ld);
-            charge(T, (lua_Integer)zs * per_bytes(ld, BYTES_COPIED));
+            lua_Integer each = per_bytes(ld, BYTES_COPIED);
+            charge(T, each > 0 && (lua_Integer)zs > LUA_MAXINTEGER / each ? LUA_MAXINTEGER
+                                                                          : (lua_Integer)zs * each);
         }
     }
     return original(T)(T);
+}
+
+/* The string metatable's arithmetic (lstrlib's __add and the rest):
+ * converting a string operand scans it (lua_stringtonumber), behind one
+ * VM instruction. */
+static int w_strarith(lua_State *T)
+{
+    size_t len, total = 0;
+    int i;
+    for (i = 1; i <= 2; i++)
+        if (lua_type(T, i) == LUA_TSTRING) {
+            (void)lua_tolstring(T, i, &len);
+            total += len;
+        }
+    charge(T, per_bytes(total, BYTES_SCANNED));
+    return original(T)(T);
+}
+
+static void push_wrapper(lua_State *S, lua_CFunction wrap, int extra);
+
+static void wrap_strarith(lua_State *S)
+{
+    static const char *const events[] = {"__add", "__sub", "__mul", "__mod", "__pow",
+                                         "__div", "__idiv", "__unm", NULL};
+    int i;
+    lua_pushliteral(S, "");
+    if (!lua_getmetatable(S, -1)) {
+        lua_pop(S, 1);
+        return;
+    }
+    for (i = 0; events[i] != NULL; i++) {
+        if (lua_getfield(S, -1, events[i]) != LUA_TFUNCTION || !lua_iscfunction(S, -1)) {
+            lua_pop(S, 1);
+            continue;
+        }
+        push_wrapper(S, w_strarith, 0);
+        lua_setfield(S, -2, events[i]);
+    }
+    lua_pop(S, 2);
 }
 
 /* ------------------------------------------------------------------ table */
@@ -675,7 +742,7 @@ static const wrap_reg wraps[] = {
     {LUA_STRLIBNAME, "byte", w_byte, 0},
     {LUA_STRLIBNAME, "rep", w_rep, 0},
     {LUA_STRLIBNAME, "format", w_format, 0},
-    {LUA_STRLIBNAME, "pack", w_packfmt, 0},
+    {LUA_STRLIBNAME, "pack", w_pack, 0},
     {LUA_STRLIBNAME, "packsize", w_packfmt, 0},
     {LUA_STRLIBNAME, "unpack", w_unpack, 0},
     {LUA_TABLIBNAME, "move", w_move, 0},
@@ -746,6 +813,10 @@ static void install(lua_State *S, int budget)
         lua_pushcfunction(S, w->wrap);
         lua_setfield(S, -2, w->name);
         lua_pop(S, 1);
+    }
+    if (budget && push_lib(S, LUA_STRLIBNAME)) {
+        lua_pop(S, 1);
+        wrap_strarith(S);
     }
     if (budget && push_lib(S, LUA_UTF8LIBNAME)) {
         int i;
