@@ -198,17 +198,43 @@ describe("isolate limits", function()
 
   describe("error paths", function()
     it("an error in error handling with memory full is a clean error", function()
+      -- Memory filled to the last bytes, then a message handler that
+      -- raises again until Lua gives up ("C stack overflow" is in the
+      -- image, so reaching that point allocates nothing): the error path
+      -- must still end in a clean error, and the next call run.
       both([[
-        local iso = lexrt.isolate{ max_bytes = 1 << 20, source = [=[
-          return function()
-            local t = {}
-            return xpcall(function() while true do t[#t + 1] = {} end end,
-                          function(m) local u = {} while true do u[#u + 1] = {} end end)
+        local iso = lexrt.isolate{ max_bytes = 1 << 20, name = "full", source = [=[
+          local K = "C stack overflow"
+          local keep = {}
+          for i = 1, 512 do keep[i] = false end
+          local function fill()
+            local l
+            pcall(function() while true do l = { l } end end)
+            keep[1] = l
+            for i = 2, 512 do pcall(function() keep[i] = tostring(i + 1000000) end) end
+          end
+          return function(how)
+            if how == "ok" then return "ok" end
+            fill()
+            if how == "handler" then
+              return xpcall(error, function(m) error(m, 0) end, {})
+            end
+            return xpcall(error, error, "x")
           end ]=] }
-        local ok, e = pcall(iso.call, iso)
-        assert(iso:call() == false or true)
-        local s = iso:stats()
-        assert(s.calls == 2, s.calls)
+        for _, how in ipairs({ "error", "handler" }) do
+          local ok, r1, r2 = pcall(iso.call, iso, how)
+          local e = ok and r2 or r1
+          -- xpcall catches the memory error of its handler's run; the
+          -- other one leaves the isolate and names it.
+          if how == "handler" then
+            assert(ok and r1 == false, how)
+          else
+            assert(not ok and tostring(e):find("isolate 'full', max_bytes = 1048576", 1, true), e)
+          end
+          assert(tostring(e):find("^not enough memory"), how .. ": " .. tostring(e))
+          assert(iso:call("ok") == "ok")
+        end
+        assert(iso:stats().calls == 4, iso:stats().calls)
       ]])
     end)
     it("bounds nested coroutine.close with a Lua error", function()
