@@ -198,7 +198,9 @@ static int w_xpcall(lua_State *T)
     return finish_pcall(T, st, 2);
 }
 
-static int w_tonumber(lua_State *T)
+/* Functions that scan their first argument byte by byte when it is a
+ * string: tonumber's conversion, string.packsize's format. */
+static int w_scan_first(lua_State *T)
 {
     size_t len;
     if (lua_type(T, 1) == LUA_TSTRING) {
@@ -291,17 +293,6 @@ static int w_format(lua_State *T)
             total += len / (BYTES_COPIED / BYTES_SCANNED);
         }
     charge(T, per_bytes(total, BYTES_SCANNED));
-    return original(T)(T);
-}
-
-/* string.pack and string.packsize: the format is scanned. */
-static int w_packfmt(lua_State *T)
-{
-    size_t len;
-    if (lua_type(T, 1) == LUA_TSTRING) {
-        (void)lua_tolstring(T, 1, &len);
-        charge(T, per_bytes(len, BYTES_SCANNED));
-    }
     return original(T)(T);
 }
 
@@ -736,14 +727,14 @@ typedef struct wrap_reg {
  * docs/API.md for the whole table). coroutine.wrap and utf8.codes, and
  * the pcalls, are set up by hand below. */
 static const wrap_reg wraps[] = {
-    {LUA_GNAME, "tonumber", w_tonumber, 0},
+    {LUA_GNAME, "tonumber", w_scan_first, 0},
     {LUA_GNAME, "select", w_select, 0},
     {LUA_GNAME, "rawequal", w_rawequal, 0},
     {LUA_STRLIBNAME, "byte", w_byte, 0},
     {LUA_STRLIBNAME, "rep", w_rep, 0},
     {LUA_STRLIBNAME, "format", w_format, 0},
     {LUA_STRLIBNAME, "pack", w_pack, 0},
-    {LUA_STRLIBNAME, "packsize", w_packfmt, 0},
+    {LUA_STRLIBNAME, "packsize", w_scan_first, 0},
     {LUA_STRLIBNAME, "unpack", w_unpack, 0},
     {LUA_TABLIBNAME, "move", w_move, 0},
     {LUA_TABLIBNAME, "unpack", w_tunpack, 0},
