@@ -21,7 +21,7 @@ VERSION   = $(shell sh scripts/version.sh)
 LUA_ENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
             LUA_CPATH="$(CURDIR)/build/?.so;;"
 
-.PHONY: all deps build test test-installed dist run bench install install-local clean check fuzz
+.PHONY: all deps build test spec test-installed dist run bench install install-local clean check fuzz
 
 all: build
 
@@ -45,6 +45,13 @@ test:
 	$(DEPS) test
 	$(BUILD)
 	@sh scripts/busted.sh
+
+# One spec file, with make test's set-up: make spec FILE=spec/x_spec.lua
+spec:
+	$(DEPS) test
+	@if [ -z "$(FILE)" ]; then echo "usage: make spec FILE=spec/<name>_spec.lua" >&2; exit 2; fi
+	$(BUILD)
+	@sh scripts/busted.sh "$(FILE)"
 
 # The whole suite against lexrt as a user gets it: packs the rock (make
 # dist), installs it into a fresh, empty luarocks tree, and runs the specs

@@ -77,6 +77,20 @@ describe("the make targets' packages", function()
     end
   end)
 
+  -- argcheck_spec.lua does not itself run make spec, so this cannot recurse.
+  it("include make spec, which runs one spec file with make test's set-up", function()
+    local code, out = sh("make -n spec FILE=spec/argcheck_spec.lua")
+    assert.are.equal(0, code, out)
+    assert.are.equal("sh scripts/deps.sh test", out:match("^[^\n]*"))
+    code, out = sh("make -s spec FILE=spec/argcheck_spec.lua")
+    assert.are.equal(0, code, out)
+    local passed = tonumber(out:match("\ntests: (%d+) passed, 0 failed\n?$"))
+    assert.is_true(passed ~= nil and passed > 0, out)
+    code, out = sh("make -s spec")
+    assert.are.equal(2, code, out)
+    assert.matches("usage: make spec FILE=", out, 1, true)
+  end)
+
   it("include a per-user install that needs no root", function()
     local code, out = sh("make -n install-local")
     assert.are.equal(0, code, out)
