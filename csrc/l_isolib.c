@@ -381,16 +381,7 @@ static void wrap_strarith(lua_State *S)
 
 /* ------------------------------------------------------------------ table */
 
-static int w_move(lua_State *T)
-{
-    lua_Integer f = luaL_checkinteger(T, 2), e = luaL_checkinteger(T, 3);
-    if (e >= f)
-        charge(T, (lua_Unsigned)e - (lua_Unsigned)f >= (lua_Unsigned)LUA_MAXINTEGER / PER_ELEMENT
-                      ? LUA_MAXINTEGER
-                      : PER_ELEMENT * (e - f + 1));
-    return original(T)(T);
-}
-
+/* PER_ELEMENT for each of the elements from..to, saturating. */
 static lua_Integer elements(lua_Integer from, lua_Integer to)
 {
     lua_Unsigned d;
@@ -398,6 +389,13 @@ static lua_Integer elements(lua_Integer from, lua_Integer to)
         return 0;
     d = (lua_Unsigned)to - (lua_Unsigned)from;
     return d >= (lua_Unsigned)LUA_MAXINTEGER / PER_ELEMENT ? LUA_MAXINTEGER : PER_ELEMENT * (lua_Integer)(d + 1);
+}
+
+static int w_move(lua_State *T)
+{
+    lua_Integer f = luaL_checkinteger(T, 2), e = luaL_checkinteger(T, 3);
+    charge(T, elements(f, e));
+    return original(T)(T);
 }
 
 /* table.insert(t, [pos,] v), charging the elements it shifts. */
