@@ -4,7 +4,8 @@
 --     one file), each with the function that opened it, "<" when a return
 --     led there; "[isolate]" is code running in the isolate's own state;
 --   * "returns to a file already left": runs whose file appeared in an
---     earlier run (issue 18's "37"), the driver itself not counted;
+--     earlier run (issue 18's "37"), the driver itself not counted, and
+--     how many of them a return led to, how many a call;
 --   * crossings: run boundaries between C (csrc/), host Lua (lua/, and
 --     the driver's own functions) and the isolate, as calls and as
 --     returns;
@@ -128,12 +129,13 @@ end
 -- The figures of one walk: distinct files, returns to a file already
 -- left, and crossings between kinds, as calls and as returns.
 local function figures(runs)
-  local seen, files, revisits = {}, 0, 0
+  local seen, files, revisits, by_return = {}, 0, 0, 0
   local cross = { calls = {}, returns = {} }
   for i, r in ipairs(runs) do
     if r.file ~= DRIVER then
       if seen[r.file] then
         revisits = revisits + 1
+        by_return = by_return + (r.returned and 1 or 0)
       else
         files = files + 1
       end
@@ -159,8 +161,8 @@ local function figures(runs)
     end
     out[what] = #parts > 0 and table.concat(parts, ", ") or "none"
   end
-  return ("%d runs, %d distinct files (without the driver), %d returns to a file already left"):format(
-    #runs, files, revisits), out
+  return ("%d runs, %d distinct files (without the driver), %d returns to a file already left"
+    .. " (%d by a return, %d by a call)"):format(#runs, files, revisits, by_return, revisits - by_return), out
 end
 
 local function print_pairs(pairs_, fns)
