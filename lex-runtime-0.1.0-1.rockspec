@@ -50,6 +50,7 @@ build = {
     ["lexrt.policy.lexical"] = "lua/lexrt/policy/lexical.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
     ["lexrt.argcheck"] = "lua/lexrt/argcheck.lua",
+    ["lexrt.maybe_core"] = "lua/lexrt/maybe_core.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",
     ["lexrt.experiment.bundle"] = "lua/lexrt/experiment/bundle.lua",
     ["lexrt.experiment.cli"] = "lua/lexrt/experiment/cli.lua",

@@ -25,10 +25,7 @@ local runner = require("lexrt.experiment.runner")
 local stats = require("lexrt.experiment.stats")
 local summary = require("lexrt.experiment.summary")
 
-local has_core, core = pcall(require, "lexrt.core")
-if not has_core then
-  core = nil
-end
+local core = require("lexrt.maybe_core").core
 -- Carries a workload's code into an isolate (the isolate mode), where the
 -- build has isolates.
 local has_bundle, bundle = pcall(require, "lexrt.experiment.bundle")
