@@ -55,6 +55,7 @@ build = {
     ["lexrt.experiment.bundle"] = "lua/lexrt/experiment/bundle.lua",
     ["lexrt.experiment.cli"] = "lua/lexrt/experiment/cli.lua",
     ["lexrt.experiment.ctx"] = "lua/lexrt/experiment/ctx.lua",
+    ["lexrt.experiment.format"] = "lua/lexrt/experiment/format.lua",
     ["lexrt.experiment.measure"] = "lua/lexrt/experiment/measure.lua",
     ["lexrt.experiment.modes"] = "lua/lexrt/experiment/modes.lua",
     ["lexrt.experiment.report"] = "lua/lexrt/experiment/report.lua",

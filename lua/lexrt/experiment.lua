@@ -18,6 +18,7 @@ run and sweep check their options here, then:
 ]]
 
 local argcheck = require("lexrt.argcheck")
+local format = require("lexrt.experiment.format")
 local Rng = require("lexrt.experiment.rng")
 local measure = require("lexrt.experiment.measure")
 local modes = require("lexrt.experiment.modes")
@@ -175,8 +176,8 @@ local function page_rule()
   if not core then
     return "a power of two"
   end
-  return ("a power of two from %s to %s"):format(summary.size_label(core.MIN_PAGE_BYTES),
-    summary.size_label(core.MAX_PAGE_BYTES))
+  return ("a power of two from %s to %s"):format(format.size_label(core.MIN_PAGE_BYTES),
+    format.size_label(core.MAX_PAGE_BYTES))
 end
 
 --[[
@@ -432,7 +433,7 @@ local function plan_of(o)
       for _, ps in ipairs(sizes) do
         local label = name
         if entry.pages and #o.page_sizes > 1 then
-          label = label .. " " .. summary.size_label(ps)
+          label = label .. " " .. format.size_label(ps)
         end
         if #o.concurrency > 1 then
           label = ("%s x%d"):format(label, c)
