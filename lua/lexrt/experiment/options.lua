@@ -145,22 +145,27 @@ function M.parse_size(v)
   return n
 end
 
--- Parsed, deduplicated and sorted sizes (a sweep's rows, and its plotted
--- lines, go left to right).
-local function page_sizes(list)
-  local seen, unique = {}, {}
-  for _, v in ipairs(list) do
-    local ps, why = M.parse_size(v)
-    if not ps then
+-- Each item of `list` read by `read` (a value, or nil and why not),
+-- each value once, in ascending order: a sweep's rows, and its plotted
+-- lines, go left to right.
+local function sorted_set(list, read)
+  local seen, out = {}, {}
+  for _, item in ipairs(list) do
+    local v, why = read(item)
+    if v == nil then
       return nil, why
     end
-    if not seen[ps] then
-      seen[ps] = true
-      unique[#unique + 1] = ps
+    if not seen[v] then
+      seen[v] = true
+      out[#out + 1] = v
     end
   end
-  table.sort(unique)
-  return unique
+  table.sort(out)
+  return out
+end
+
+local function page_sizes(list)
+  return sorted_set(list, M.parse_size)
 end
 
 local function concurrency_list(v)
@@ -173,22 +178,26 @@ local function concurrency_list(v)
       return nil, err
     end
   end
-  local seen, out = {}, {}
-  for _, c in ipairs(list) do
+  return sorted_set(list, function(c)
     local n = M.integer_of(c)
     if not n or n < 1 then
       return nil, ("concurrency must be a positive integer, got %s"):format(tostring(c))
     end
-    if not seen[n] then
-      seen[n] = true
-      out[#out + 1] = n
-    end
-  end
-  table.sort(out)
-  return out
+    return n
+  end)
 end
 
 ---------------------------------------------------------------- run and sweep
+
+-- A reader for an option of Lua type `t` that is off (false) when absent.
+local function optional(name, t)
+  return function(v)
+    if v ~= nil and type(v) ~= t then
+      return nil, ("%s must be a %s, got %s"):format(name, t, type(v))
+    end
+    return v or false
+  end
+end
 
 -- Each option's reader takes the value given (nil when absent) and the
 -- options read so far, and returns the value to use, or nil and a
@@ -253,18 +262,8 @@ local READ = {
   { "max_requests", function(v, o)
     return M.integer(v or math.max(M.MAX_REQUESTS, o.requests), "max_requests", 1)
   end },
-  { "keep_bodies", function(v)
-    if v ~= nil and type(v) ~= "boolean" then
-      return nil, ("keep_bodies must be a boolean, got %s"):format(type(v))
-    end
-    return v or false
-  end },
-  { "progress", function(v)
-    if v ~= nil and type(v) ~= "function" then
-      return nil, ("progress must be a function, got %s"):format(type(v))
-    end
-    return v or false
-  end },
+  { "keep_bodies", optional("keep_bodies", "boolean") },
+  { "progress", optional("progress", "function") },
 }
 
 local function unknown_key(opts, fname)
