@@ -16,6 +16,7 @@
 -- number of values its last call happens to give.
 
 local argcheck = require("lexrt.argcheck")
+local maybe_core = require("lexrt.maybe_core")
 
 local DEFAULT_MAX_ERRORS = 10
 
@@ -41,8 +42,8 @@ local function is_isolate(v)
   if type(v) ~= "userdata" then
     return false
   end
-  local ok, core = pcall(require, "lexrt.core")
-  return ok and type(core) == "table" and core.is_isolate ~= nil and core.is_isolate(v)
+  local core = maybe_core.core
+  return core ~= nil and core.is_isolate ~= nil and core.is_isolate(v)
 end
 
 -- Any table (or userdata) with the two scope methods is a handler.

@@ -10,16 +10,9 @@ request, the workload's own handler, and the response body as a string,
 which iso:call copies out. The workload runs unchanged.
 ]]
 
+local workload = require("lexrt.experiment.workload")
+
 local M = {}
-
--- Where a workload loaded from a file came from (set by experiment).
-local files = setmetatable({}, { __mode = "k" })
-
-function M.remember(w, path)
-  files[w] = path
-end
-
-local BUILTIN_PREFIX = "lexrt.experiment.workload."
 
 local function read(path)
   local f, err = io.open(path, "rb")
@@ -70,20 +63,20 @@ end
 
 --[[
 The chunk for workload w: a built-in (found as a module) or one loaded
-from a file (remembered by experiment.load_workload). A workload given as
+from a file (remembered by workload.load). A workload given as
 a Lua table has no source to carry and is refused.
 ]]
 function M.source(w)
   local mods, order = {}, {}
   local entry, entry_text, entry_path
-  local file = files[w]
+  local file = workload.file_of(w)
   if file then
     entry_text, entry_path = read(file), file
     for _, dep in ipairs(requires(entry_text)) do
       collect(dep, mods, order)
     end
-  elseif w.name and package.searchpath(BUILTIN_PREFIX .. w.name, package.path) then
-    entry = BUILTIN_PREFIX .. w.name
+  elseif w.name and package.searchpath(workload.PREFIX .. w.name, package.path) then
+    entry = workload.PREFIX .. w.name
     collect(entry, mods, order)
   else
     error(("workload %s: isolate mode needs a built-in workload or one loaded from a file")

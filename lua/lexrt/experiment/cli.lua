@@ -10,7 +10,10 @@ traceback instead.
 
 local argparse = require("argparse")
 local experiment = require("lexrt.experiment")
+local modes = require("lexrt.experiment.modes")
+local options = require("lexrt.experiment.options")
 local report = require("lexrt.experiment.report")
+local workload = require("lexrt.experiment.workload")
 
 local M = {}
 
@@ -26,23 +29,15 @@ local function usage_error(fmt, ...)
 end
 
 -- The page-size parser the Lua API uses too, so both read "64k" alike.
-M.parse_size = experiment.parse_size
+M.parse_size = options.parse_size
 
-local function split(text)
-  local out = {}
-  for item in text:gmatch("[^,]+") do
-    item = item:match("^%s*(.-)%s*$")
-    if item ~= "" then
-      out[#out + 1] = item
-    end
-  end
-  return out
-end
+local split = options.split
 
-local function positive(text, name, allow_zero)
-  local n = math.tointeger(tonumber(text))
-  if not n or n < (allow_zero and 0 or 1) then
-    usage_error("%s must be a %s integer, got '%s'", name, allow_zero and "non-negative" or "positive", text)
+-- An integer option's text, checked as the Lua API checks its value.
+local function integer(text, name, min)
+  local n, err = options.integer_text(text, name, min)
+  if not n then
+    usage_error("%s", err)
   end
   return n
 end
@@ -51,7 +46,8 @@ end
 local NUMERIC = {
   ["-n"] = "--requests", ["--requests"] = "--requests", ["--warmup"] = "--warmup",
   ["-s"] = "--seed", ["--seed"] = "--seed", ["-p"] = "--page-sizes", ["--page-sizes"] = "--page-sizes",
-  ["-r"] = "--repeat", ["--repeat"] = "--repeat", ["--rounds"] = "--repeat", ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency",
+  ["-r"] = "--repeat", ["--repeat"] = "--repeat", ["--rounds"] = "--repeat",
+  ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency",
 }
 
 -- argparse reads the "-5" of "-n -5" as an option of its own and says
@@ -102,17 +98,17 @@ end
 
 local function requests_help()
   local parts = {}
-  for _, name in ipairs(experiment.WORKLOADS) do
-    parts[#parts + 1] = ("%s %d"):format(name, experiment.workload(name).requests)
+  for _, name in ipairs(workload.NAMES) do
+    parts[#parts + 1] = ("%s %d"):format(name, workload.resolve(name).requests)
   end
   return table.concat(parts, ", ")
 end
 
 local function parser()
-  local names = table.concat(experiment.MODES, ", ")
+  local names = table.concat(modes.NAMES, ", ")
   local p = argparse(PROG, "Measure what request memory costs: the same workloads run under each mode ("
     .. names .. "), interleaved over several rounds, and each mode is compared with "
-    .. experiment.BASELINE .. " with a 95% interval and a verdict.")
+    .. modes.BASELINE .. " with a 95% interval and a verdict.")
   p:help_max_width(80)
   -- argparse wraps the epilog at 80 columns, between words: the sample's
   -- path stands alone on its line so that it is never split.
@@ -125,17 +121,18 @@ local function parser()
     .. "  lexrt-experiment -w my_workload.lua   a workload of your own\n"
     .. (example and ("\nA workload is a Lua file. Copy the sample, a CSV export, to start one:\n"
       .. "  " .. example) or ""))
-  p:option("-w --workload", "json, template, bulk, all, a comma list of these, or a workload file (.lua).", "all")
+  p:option("-w --workload", table.concat(workload.NAMES, ", ")
+    .. ", all, a comma list of these, or a workload file (.lua).", "all")
     :argname("<name|file>")
   p:option("-n --requests", "Requests per mode in each round. Without it, the count starts from the "
-    .. "workload's (" .. requests_help() .. "; a file's own, else " .. experiment.DEFAULT_REQUESTS
+    .. "workload's (" .. requests_help() .. "; a file's own, else " .. options.DEFAULT_REQUESTS
     .. ") and is doubled until a round of the fastest mode takes at least "
-    .. ("%.0f"):format(experiment.MIN_ROUND_SECONDS * 1000) .. " ms of CPU time (at most "
-    .. experiment.MAX_REQUESTS .. ")."):argname("<n>")
+    .. ("%.0f"):format(options.MIN_ROUND_SECONDS * 1000) .. " ms of CPU time (at most "
+    .. options.MAX_REQUESTS .. ")."):argname("<n>")
   p:option("-r --repeat --rounds", "Rounds: each mode runs once per round, in a different order each time; "
     .. "the intervals come from the spread between rounds (under 5, no verdict).",
-    tostring(experiment.DEFAULT_ROUNDS)):argname("<n>")
-  p:option("-m --modes", "Comma list of modes: " .. names .. ".", table.concat(experiment.MODES, ","))
+    tostring(options.DEFAULT_ROUNDS)):argname("<n>")
+  p:option("-m --modes", "Comma list of modes: " .. names .. ".", table.concat(modes.NAMES, ","))
     :argname("<list>")
   p:option("-p --page-sizes", "Comma list of arena page sizes (4096, 4k, 64KiB, 1M). Two or more run a sweep.")
     :argname("<list>")
@@ -158,7 +155,7 @@ local function workloads_of(text)
   local list = {}
   for _, item in ipairs(split(text)) do
     if item == "all" then
-      for _, name in ipairs(experiment.WORKLOADS) do
+      for _, name in ipairs(workload.NAMES) do
         list[#list + 1] = name
       end
     else
@@ -170,7 +167,7 @@ local function workloads_of(text)
   end
   local resolved = {}
   for k, item in ipairs(list) do
-    local ok, w = pcall(experiment.workload, item)
+    local ok, w = pcall(workload.resolve, item)
     if not ok then
       usage_error("--workload: %s", tostring(w))
     end
@@ -197,7 +194,7 @@ end
 local function concurrency_of(text)
   local list = {}
   for _, item in ipairs(split(text)) do
-    list[#list + 1] = positive(item, "--concurrency")
+    list[#list + 1] = integer(item, "--concurrency", 1)
   end
   if #list == 0 then
     usage_error("--concurrency: nothing given")
@@ -208,25 +205,23 @@ end
 -- Turns parsed arguments into a plan: a list of runs, each
 -- { sweep = boolean, options = the options for experiment.run or .sweep }.
 function M.plan(args)
-  local modes = split(args.modes)
-  if #modes == 0 then
+  local names = split(args.modes)
+  if #names == 0 then
     usage_error("--modes: nothing to run")
   end
-  for _, m in ipairs(modes) do
-    local _, err = require("lexrt.experiment.modes").get(m)
-    if err then
-      usage_error("--modes: %s", err)
-    end
+  local _, err = options.check_modes(names)
+  if err then
+    usage_error("--modes: %s", err)
   end
   local sizes = args.page_sizes and page_sizes_of(args.page_sizes)
   local concurrency = concurrency_of(args.concurrency)
-  local seed = math.tointeger(tonumber(args.seed))
+  local seed = options.integer_of(args.seed)
   if not seed then
     usage_error("--seed: expected an integer, got '%s'", args.seed)
   end
-  local requests = args.requests and positive(args.requests, "--requests")
-  local rounds = positive(args["repeat"], "--repeat")
-  local warmup = args.warmup and positive(args.warmup, "--warmup", true)
+  local requests = args.requests and integer(args.requests, "--requests", 1)
+  local rounds = integer(args["repeat"], "--repeat", 1)
+  local warmup = args.warmup and integer(args.warmup, "--warmup", 0)
   local sweep = (sizes ~= nil and #sizes > 1) or #concurrency > 1
 
   local runs = {}
@@ -237,8 +232,8 @@ function M.plan(args)
         workload = w,
         requests = requests,
         rounds = rounds,
-        modes = modes,
-        page_sizes = sweep and (sizes or { experiment.PAGE_SIZE }) or nil,
+        modes = names,
+        page_sizes = sweep and (sizes or { options.PAGE_SIZE }) or nil,
         page_size = (not sweep and sizes) and sizes[1] or nil,
         concurrency = sweep and concurrency or concurrency[1],
         seed = seed,
@@ -336,14 +331,14 @@ end
 -- Said on stderr before a run whose modes leave out the baseline.
 function M.warnings(runs)
   local out = {}
-  local modes = runs[1] and runs[1].options.modes or {}
-  for _, m in ipairs(modes) do
-    if m == experiment.BASELINE then
+  local names = runs[1] and runs[1].options.modes or {}
+  for _, m in ipairs(names) do
+    if m == modes.BASELINE then
       return out
     end
   end
   out[1] = ("warning: no %s mode, the baseline every mode is compared with: no ratios and no verdicts"
-    .. " (-m %s,%s)"):format(experiment.BASELINE, experiment.BASELINE, table.concat(modes, ","))
+    .. " (-m %s,%s)"):format(modes.BASELINE, modes.BASELINE, table.concat(names, ","))
   return out
 end
 

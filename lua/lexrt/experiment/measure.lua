@@ -14,8 +14,8 @@ cost, which a busy machine disturbs much less.
 
 local M = {}
 
-local has_core, core = pcall(require, "lexrt.core")
-if has_core and type(core) == "table" and type(core.clock) == "function" then
+local core = require("lexrt.maybe_core").core
+if core and type(core.clock) == "function" then
   M.clock = core.clock
   M.TIMER = "wall clock (clock_gettime, CLOCK_MONOTONIC)"
 else

@@ -31,19 +31,24 @@ The runner sets the collector mode; the driver only handles memory.
 ]]
 
 local Ctx = require("lexrt.experiment.ctx")
+local maybe_core = require("lexrt.maybe_core")
 
 local M = {}
 
 -- The mode every other one is compared with.
 M.BASELINE = "gc"
 
+-- The counters of d:pool() that a run takes per round: where pages and
+-- chunks came from.
+M.POOL_KEYS = { "pages_from_system", "pages_reused", "chunks_from_system", "chunks_reused" }
+
 -- The library's parts the arena modes use (not the lexrt module, which
 -- loads the experiment), loaded only when such a mode runs, so that the
 -- gc modes work before the binding is built.
 local function lexrt()
-  local ok, core = pcall(require, "lexrt.core")
-  if not ok then
-    error("the arena modes need the lexrt C module (lexrt.core): " .. tostring(core):match("^[^\n]*"), 0)
+  local core = maybe_core.core
+  if not core then
+    error("the arena modes need the lexrt C module (lexrt.core): " .. tostring(maybe_core.why), 0)
   end
   return {
     arena = core.arena, handler = require("lexrt.handler").new, isolate = require("lexrt.isolate"),
@@ -246,8 +251,7 @@ end
 
 -- Whether this build has isolates (the isolate mode is listed only then).
 local function has_isolates()
-  local ok, core = pcall(require, "lexrt.core")
-  return ok and type(core) == "table" and core.new_isolate ~= nil
+  return maybe_core.core ~= nil and maybe_core.core.new_isolate ~= nil
 end
 
 ----------------------------------------------------------------

@@ -4,12 +4,13 @@ text: tables and conclusions for people, CSV and JSON for tools. Every
 function takes a list of results, one per workload.
 ]]
 
+local format = require("lexrt.experiment.format")
 local stats = require("lexrt.experiment.stats")
 local summary = require("lexrt.experiment.summary")
 
 local M = {}
 
-M.size_label = summary.size_label
+M.size_label = format.size_label
 
 -- Every figure a row carries, in the order CSV and JSON show them. The
 -- per-round lists are joined with ';' in CSV.
@@ -32,7 +33,8 @@ M.COLUMNS = {
 
 -- The run-level fields, in JSON's key order after the rows' columns.
 local RUN_KEYS = {
-  "timer", "throughput_timer", "level", "coverage", "verdicts", "calibration", "baseline", "modes", "page_sizes", "rows", "conclusions", "notes",
+  "timer", "throughput_timer", "level", "coverage", "verdicts", "calibration", "baseline", "modes", "page_sizes",
+  "rows", "conclusions", "notes",
   "not_measured", "order",
   "handler_stats",
 }
@@ -105,7 +107,8 @@ function M.json(results)
     end
     runs[k] = {
       workload = result.workload, requests = result.requests, rounds = result.rounds, seed = result.seed,
-      warmup = result.warmup, timer = result.timer, throughput_timer = result.throughput_timer, level = result.level, coverage = result.coverage,
+      warmup = result.warmup, timer = result.timer, throughput_timer = result.throughput_timer, level = result.level,
+      coverage = result.coverage,
       verdicts = result.verdicts, calibration = result.calibration,
       baseline = result.baseline, modes = result.modes, page_sizes = result.page_sizes,
       concurrency = result.concurrency, rows = rows, conclusions = result.conclusions, notes = result.notes,
@@ -129,7 +132,7 @@ local function num(v, fmt)
   return (fmt or "%.0f"):format(v)
 end
 
-local sig = summary.figures
+local sig = format.figures
 
 local function between(lo, hi, fmt)
   if lo == nil then
@@ -198,13 +201,13 @@ local function throughput_table(result)
   for _, row in ipairs(result.rows) do
     rows[#rows + 1] = {
       row.label, num(row.req_per_s), between(row.req_per_s_lo, row.req_per_s_hi),
-      row.throughput_ratio and summary.ratio_text(row.throughput_ratio) .. "x" or "-",
-      row.throughput_ratio_lo and summary.ratio_text(row.throughput_ratio_lo) .. "-"
-        .. summary.ratio_text(row.throughput_ratio_hi) or "-",
+      row.throughput_ratio and format.ratio_text(row.throughput_ratio) .. "x" or "-",
+      row.throughput_ratio_lo and format.ratio_text(row.throughput_ratio_lo) .. "-"
+        .. format.ratio_text(row.throughput_ratio_hi) or "-",
       verdict_cell(row, result),
     }
     if isolate then
-      rows[#rows][7] = summary.isolate_text(row) or ""
+      rows[#rows][7] = format.isolate_text(row) or ""
     end
   end
   return grid(header, rows, { [3] = true, [5] = true, [6] = true, [7] = true })

@@ -122,8 +122,6 @@ end
 
 local function ignore() end
 
-local POOL_KEYS = { "pages_from_system", "pages_reused", "chunks_from_system", "chunks_reused" }
-
 -- The timed part of a segment, on an open driver.
 local function timed(v, w, d, reqs, o, lat)
   local n, current = o.requests, {}
@@ -160,7 +158,7 @@ local function timed(v, w, d, reqs, o, lat)
     latencies = measure.pack(lat, n),
   }
   if pool0 and pool1 then
-    for _, k in ipairs(POOL_KEYS) do
+    for _, k in ipairs(modes.POOL_KEYS) do
       seg[k] = pool1[k] - pool0[k]
     end
     seg.handler_stats = pool1

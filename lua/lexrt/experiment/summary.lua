@@ -11,44 +11,17 @@ ran in the same round) and summarised by its median and interval: above
 held is less.
 ]]
 
+local format = require("lexrt.experiment.format")
+local maybe_core = require("lexrt.maybe_core")
 local measure = require("lexrt.experiment.measure")
+local modes = require("lexrt.experiment.modes")
 local stats = require("lexrt.experiment.stats")
 
 local M = {}
 
-local function size_label(bytes)
-  if bytes >= 1048576 and bytes % 1048576 == 0 then
-    return ("%d MiB"):format(bytes // 1048576)
-  elseif bytes >= 1024 and bytes % 1024 == 0 then
-    return ("%d KiB"):format(bytes // 1024)
-  end
-  return ("%d B"):format(bytes)
-end
-M.size_label = size_label
-
--- A measured size in bytes, to three figures in KiB or MiB ("17.1 KiB",
--- "1.23 MiB"), for figures that are no power of two.
-function M.bytes_text(bytes)
-  if bytes >= 1048576 then
-    return M.figures(bytes / 1048576) .. " MiB"
-  elseif bytes >= 1024 then
-    return M.figures(bytes / 1024) .. " KiB"
-  end
-  return ("%d B"):format(bytes)
-end
-
--- A measured amount to three significant figures (whole numbers from 100
--- up), so that µs and KiB read alike at any size; "-" for none.
-function M.figures(v)
-  if v == nil then
-    return "-"
-  elseif v >= 100 then
-    return ("%.0f"):format(v)
-  elseif v >= 10 then
-    return ("%.1f"):format(v)
-  end
-  return ("%.2f"):format(v)
-end
+-- The formatters the specs and older callers reach through here.
+M.ratio_text = format.ratio_text
+M.isolate_text = format.isolate_text
 
 local function column(rounds, key)
   local out = {}
@@ -111,12 +84,10 @@ local function memory(row, c, n, v)
   row.bodies = c.bodies
 end
 
-local POOL_KEYS = { "pages_from_system", "pages_reused", "chunks_from_system", "chunks_reused" }
-
 local function pages(row, raw, v, o)
   local rounds = raw.rounds
   if rounds[1] and rounds[1].pages_from_system then
-    for _, k in ipairs(POOL_KEYS) do
+    for _, k in ipairs(modes.POOL_KEYS) do
       row[k] = sum(rounds, k)
     end
     row.handler_stats = rounds[#rounds].handler_stats
@@ -145,18 +116,6 @@ local function isolate_figures(row, rounds)
     end
   end
   row.restore_us_per_req = stats.median(stats.sorted(per))
-end
-
--- What the table and the conclusion say of an isolate row, or nil.
-function M.isolate_text(row)
-  if not row.image_bytes then
-    return nil
-  end
-  local text = "image " .. M.bytes_text(row.image_bytes)
-  if row.restore_us_per_req then
-    text = text .. ", restore " .. M.figures(row.restore_us_per_req) .. " µs/req"
-  end
-  return text
 end
 
 local function row_of(v, raw, o)
@@ -201,8 +160,6 @@ local function compare(row, base, rows_raw, held, sure)
   end
 end
 
--- A ratio with two decimals, or three where two would show a bound
--- that lies off 1 as 1.00 (and so hide why the verdict is what it is).
 -- The values of every result's list `field` (result.modes, result.notes),
 -- each once, in the order first met: what a report or plot of several
 -- results lists.
@@ -219,21 +176,7 @@ function M.union(results, field)
   return list
 end
 
-function M.ratio_text(v)
-  local s = ("%.2f"):format(v)
-  if s == "1.00" and v ~= 1 then
-    s = ("%.3f"):format(v)
-  end
-  return s
-end
-
-local function x(v)
-  return M.ratio_text(v) .. "x"
-end
-
-local function span(lo, hi)
-  return ("[%s-%s]"):format(M.ratio_text(lo), M.ratio_text(hi))
-end
+local times, span = format.times, format.span
 
 -- Each clause of a conclusion, from a row compared with its baseline;
 -- nil when there is nothing the measurements support saying.
@@ -247,20 +190,20 @@ local CLAUSES = {
       return nil
     end
     if unsure then
-      return ("%s %s the throughput of %s, no verdict (%s)"):format(x(m), span(lo, hi), base, unsure)
+      return ("%s %s the throughput of %s, no verdict (%s)"):format(times(m), span(lo, hi), base, unsure)
     end
     if row.verdict == stats.VERDICTS.within then
-      return ("throughput no different from %s's within the noise (%s %s)"):format(base, x(m), span(lo, hi))
+      return ("throughput no different from %s's within the noise (%s %s)"):format(base, times(m), span(lo, hi))
     end
-    return ("%s %s the throughput of %s"):format(x(m), span(lo, hi), base)
+    return ("%s %s the throughput of %s"):format(times(m), span(lo, hi), base)
   end,
   function(row, _, unsure)
     local m, lo, hi = row.p99_ratio, row.p99_ratio_lo, row.p99_ratio_hi
     local where = m and not unsure and stats.compare(lo, hi)
     if where == "below" then
-      return ("p99 %s lower %s"):format(x(1 / m), span(1 / hi, 1 / lo))
+      return ("p99 %s lower %s"):format(times(1 / m), span(1 / hi, 1 / lo))
     elseif where == "above" then
-      return ("p99 %s higher %s"):format(x(m), span(lo, hi))
+      return ("p99 %s higher %s"):format(times(m), span(lo, hi))
     elseif where then
       return "p99 within the noise"
     end
@@ -296,11 +239,11 @@ local CLAUSES = {
     if where == "within" then
       return ("peak memory held no different from %s's"):format(base)
     elseif where then
-      return ("peak memory held %s %s %s's"):format(x(m), span(lo, hi), base)
+      return ("peak memory held %s %s %s's"):format(times(m), span(lo, hi), base)
     end
   end,
   function(row)
-    local text = M.isolate_text(row)
+    local text = format.isolate_text(row)
     if text and row.restore_us_per_req and row.req_per_s and row.req_per_s > 0 then
       local share = row.restore_us_per_req / (1e6 / row.req_per_s) * 100
       text = text .. (" (about %s%% of a request's time)"):format(share >= 10 and ("%.0f"):format(share)
@@ -319,6 +262,12 @@ function M.conclusion(row, base_label, unsure)
 end
 
 ---------------------------------------------------------------- notes
+
+-- The bound on the free chunks a handler's pool keeps, as the C module
+-- sets it. Only rows with pages (which need the C module) mention it.
+local POOL_BYTES = maybe_core.core and maybe_core.core.POOL_BYTES
+-- TEMPORARY, until csrc exports core.POOL_BYTES (issue 18): drop at merge.
+POOL_BYTES = POOL_BYTES or (maybe_core.core and 16 * 1024 * 1024)
 
 -- Explanations, added when the rows show what they explain.
 local function notes(rows, baseline, sure)
@@ -347,8 +296,8 @@ local function notes(rows, baseline, sure)
     if base and row.page_size and row.peak_held_ratio_lo and row.peak_held_ratio_lo > 1 then
       once("held", ("%s holds more memory at its peak than %s: arena memory comes in whole pages (%s each) and"
         .. " chunks however little a request stores, and a pool keeps the free ones between requests (up to its"
-        .. " pool_pages bound and 16 MiB of chunks) so that the next request need not ask the system."):format(
-        row.label, base.label, size_label(row.page_size)))
+        .. " pool_pages bound and %s of chunks) so that the next request need not ask the system."):format(
+        row.label, base.label, format.size_label(row.page_size), format.size_label(POOL_BYTES)))
     end
   end
   return out
@@ -362,11 +311,6 @@ M.NOT_MEASURED = {
 
 ---------------------------------------------------------------- the result
 
---[[
-plan: the variants; raw, order: what runner.measure returned; o: the
-options (requests, rounds, warmup, seed, workload, baseline, ...).
-Returns the rows, the conclusions and the notes.
-]]
 --[[
 Why intervals from `rounds` rounds are too unsure for a verdict, or nil
 when they are not: "a 75% interval from 3 rounds; a verdict needs at
@@ -383,6 +327,12 @@ function M.unsure(rounds, level)
     stats.coverage_label(need, need), stats.values_for(need, level))
 end
 
+--[[
+plan: the variants; raw, order: what runner.measure returned; o: the
+options (requests, rounds, warmup, seed, workload, baseline, ...).
+Returns the rows, the conclusions, the notes and each round's order as
+labels.
+]]
 function M.build(plan, raw, order, o)
   local rows, rows_raw, held = {}, {}, {}
   for k, v in ipairs(plan) do

@@ -19,6 +19,7 @@ so tools (and the specs) can find them.
 
 local modes = require("lexrt.experiment.modes")
 local stats = require("lexrt.experiment.stats")
+local format = require("lexrt.experiment.format")
 local summary = require("lexrt.experiment.summary")
 
 local M = {}
@@ -44,7 +45,7 @@ local function fmt(v)
   return ("%.3g"):format(v)
 end
 
-local amount = summary.figures
+local amount = format.figures
 
 local function style_of(mode)
   for k, name in ipairs(modes.NAMES) do
@@ -77,7 +78,7 @@ end
 
 -- A round step giving about `n` ticks over [0, max].
 local function nice_step(max, n)
-  if not (max > 0) then
+  if max ~= max or max <= 0 then
     return 1
   end
   local raw = max / n
@@ -160,8 +161,8 @@ local function y_ticks(out, scale, x0, y0, label)
     out[#out + 1] = ('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e5e5"/>'):format(x0, y, x0 + PANEL_W, y)
     out[#out + 1] = ('<text class="tick" x="%d" y="%.1f" text-anchor="end">%s</text>'):format(x0 - 6, y + 4, fmt(v))
   end
-  out[#out + 1] = ('<text class="axis" transform="translate(%d,%.1f) rotate(-90)" text-anchor="middle">%s</text>'):format(
-    x0 - 62, y0 + PANEL_H / 2, esc(label))
+  out[#out + 1] = ('<text class="axis" transform="translate(%d,%.1f) rotate(-90)" text-anchor="middle">'
+    .. '%s</text>'):format(x0 - 62, y0 + PANEL_H / 2, esc(label))
 end
 
 -- The rows' labels down the left of a horizontal panel; returns each
@@ -287,10 +288,12 @@ local function stacked_panel(out, result, x0, y0, spec)
     local wa, wb = scale.at(a) * PANEL_W, scale.at(b) * PANEL_W
     local y = ys[i] - h / 2
     out[#out + 1] = ('<g class="series" data-mode="%s" data-panel="%s">'):format(esc(row.mode), spec.key)
-    out[#out + 1] = ('<rect x="%d" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: Lua heap %s KiB</title></rect>'):format(
+    out[#out + 1] = ('<rect x="%d" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
+      .. '<title>%s: Lua heap %s KiB</title></rect>'):format(
       x0, y, wa, h, color, esc(row.label), amount(a))
     if wb > 0 then
-      out[#out + 1] = ('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="url(#hatch)" stroke="%s"><title>%s: arena %s KiB</title></rect>'):format(
+      out[#out + 1] = ('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="url(#hatch)" stroke="%s">'
+        .. '<title>%s: arena %s KiB</title></rect>'):format(
         x0 + wa, y, wb, h, color, esc(row.label), amount(b))
     end
     out[#out + 1] = ('<text class="note" x="%.1f" y="%.1f">%s KiB</text>'):format(
@@ -317,7 +320,7 @@ local function sweep_axis(result)
   if #result.concurrency > 1 then
     return "concurrency", result.concurrency, "requests in flight (log scale)", tostring
   end
-  return "page_size", result.page_sizes, "arena page size (log scale)", summary.size_label
+  return "page_size", result.page_sizes, "arena page size (log scale)", format.size_label
 end
 
 local SWEEP_PANELS = {
@@ -350,7 +353,8 @@ local function sweep_x_axis(out, result, x0, y0)
   end
   for _, v in ipairs(xs) do
     local x = X(v)
-    out[#out + 1] = ('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999"/>'):format(x, y0 + PANEL_H, x, y0 + PANEL_H + 5)
+    out[#out + 1] = ('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999"/>'):format(x, y0 + PANEL_H, x,
+      y0 + PANEL_H + 5)
     out[#out + 1] = ('<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>'):format(
       x, y0 + PANEL_H + 18, esc(xname(v)))
   end
@@ -434,7 +438,8 @@ function M.plot(results)
   out[#out + 1] = ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
     .. 'font-family="sans-serif" font-size="12">'):format(WIDTH, height, WIDTH, height)
   out[#out + 1] = "<style>.title{font-size:18px;font-weight:bold}.panel-title{font-size:14px;font-weight:bold}"
-    .. ".block-title{font-size:16px;font-weight:bold}.tick{fill:#333}.axis{fill:#111}.note{fill:#555;font-size:11px}</style>"
+    .. ".block-title{font-size:16px;font-weight:bold}.tick{fill:#333}.axis{fill:#111}"
+    .. ".note{fill:#555;font-size:11px}</style>"
   out[#out + 1] = '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
     .. 'patternTransform="rotate(45)"><rect width="6" height="6" fill="white"/>'
     .. '<line x1="0" y1="0" x2="0" y2="6" stroke="#777" stroke-width="3"/></pattern></defs>'
@@ -450,7 +455,8 @@ function M.plot(results)
     local y0 = TOP + (r - 1) * BLOCK_H
     local sweep = #result.page_sizes > 1 or #result.concurrency > 1
     out[#out + 1] = ('<g class="workload" data-workload="%s">'):format(esc(result.workload))
-    out[#out + 1] = ('<text class="block-title" x="20" y="%d">workload %s: %d requests per mode per round</text>'):format(
+    out[#out + 1] = ('<text class="block-title" x="20" y="%d">workload %s: %d requests per mode per round'
+      .. '</text>'):format(
       y0, esc(result.workload), result.requests)
     local py = y0 + 50
     local cells = { { LEFT, py }, { LEFT + PANEL_W + COL_GAP, py }, { LEFT, py + PANEL_H + ROW_GAP },
