@@ -35,6 +35,8 @@ build = {
   type = "builtin",
   modules = {
     ["lexrt.core"] = {
+      -- csrc/sources.mk's list, repeated (luarocks cannot read it);
+      -- make check names any file the two disagree on.
       sources = {
         "csrc/arena.c", "csrc/image.c", "csrc/pattern.c", "csrc/pool.c", "csrc/sysmem.c",
         "csrc/lbind.c", "csrc/l_arena.c", "csrc/l_copy.c", "csrc/l_handler.c", "csrc/l_isolate.c",
