@@ -1,7 +1,7 @@
 #!/bin/sh
 # make check: the reliability gate run by CI after make test.
 #   0. the rockspec's copy of the C file list agrees with csrc/sources.mk
-#      (scripts/sources.sh --check)
+#      (scripts/sources.sh --check), and luacheck over the Lua (.luacheckrc)
 #   1. C unit tests of the core (gcc and clang, -Werror, and under ASan)
 #   2. the busted suite against an ASan+UBSan build of lexrt.core
 #   3. the busted suite under valgrind memcheck
@@ -64,6 +64,7 @@ static_analysis() {
 }
 
 step "C file list (csrc/sources.mk) and the rockspec's copy" sh scripts/sources.sh --check
+step "luacheck" luacheck -q --codes --no-color .
 step "C unit tests (gcc, clang, asan)" make -s -C ctest all
 step "busted under ASan+UBSan" asan_suite
 step "busted under valgrind" valgrind_suite

@@ -25,7 +25,6 @@ local function tmpdir()
   return dir
 end
 
-local ROOT = assert(io.popen("pwd -P")):read("l")
 local SPEC_NAME = select(2, sh("ls lex-runtime-*.rockspec")):match("^(%S+)\n$")
 local SPEC = load_rockspec(SPEC_NAME)
 local RELEASE = SPEC.version:match("^(.+)%-%d+$")
