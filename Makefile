@@ -8,8 +8,11 @@ CFLAGS   ?= -O2 -g
 WARN     := -std=c99 -Wall -Wextra -Wpedantic
 LUAROCKS := luarocks --lua-version=5.4
 
-CORE_SRC := csrc/arena.c csrc/image.c csrc/pattern.c csrc/pool.c csrc/sysmem.c
-BIND_SRC := csrc/lbind.c csrc/l_arena.c csrc/l_copy.c csrc/l_handler.c csrc/l_isolate.c csrc/l_isolib.c csrc/l_strmatch.c csrc/lexrt.c
+# The C files, from their one list (the rockspec's copy is checked against
+# it: scripts/sources.sh --check).
+include csrc/sources.mk
+CORE_SRC := $(addprefix csrc/,$(LEXRT_CORE))
+BIND_SRC := $(addprefix csrc/,$(LEXRT_BIND))
 HEADERS  := $(wildcard csrc/*.h)
 SO       := build/lexrt/core.so
 # The version is written once, in the rockspec; scripts/version.sh reads it
@@ -35,7 +38,7 @@ deps:
 
 build: $(SO)
 
-$(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS) $(ROCKSPEC)
+$(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS) csrc/sources.mk $(ROCKSPEC)
 	@mkdir -p $(@D)
 	@test -n "$(VERSION)"
 	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc \

@@ -35,10 +35,22 @@ build = {
   type = "builtin",
   modules = {
     ["lexrt.core"] = {
+      -- csrc/sources.mk's list, repeated (luarocks cannot read it), one
+      -- file a line; make check names any file the two disagree on.
       sources = {
-        "csrc/arena.c", "csrc/image.c", "csrc/pattern.c", "csrc/pool.c", "csrc/sysmem.c",
-        "csrc/lbind.c", "csrc/l_arena.c", "csrc/l_copy.c", "csrc/l_handler.c", "csrc/l_isolate.c",
-        "csrc/l_isolib.c", "csrc/l_strmatch.c", "csrc/lexrt.c",
+        "csrc/arena.c",
+        "csrc/image.c",
+        "csrc/pattern.c",
+        "csrc/pool.c",
+        "csrc/sysmem.c",
+        "csrc/lbind.c",
+        "csrc/l_arena.c",
+        "csrc/l_copy.c",
+        "csrc/l_handler.c",
+        "csrc/l_isolate.c",
+        "csrc/l_isolib.c",
+        "csrc/l_strmatch.c",
+        "csrc/lexrt.c",
       },
       incdirs = { "csrc" },
       defines = { ('LEXRT_VERSION="%s"'):format(release) },

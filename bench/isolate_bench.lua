@@ -126,11 +126,11 @@ local function run_iso(d, reqs)
 end
 
 -- Host heap KiB per request, the collector stopped: the garbage it leaves.
-local function host_kib(f, reqs)
+local function host_kib(serve, reqs)
   collectgarbage()
   collectgarbage("stop")
   local c0 = collectgarbage("count")
-  f(reqs)
+  serve(reqs)
   local kib = (collectgarbage("count") - c0) / #reqs
   collectgarbage("restart")
   collectgarbage()

@@ -1,5 +1,7 @@
 #!/bin/sh
 # make check: the reliability gate run by CI after make test.
+#   0. the rockspec's copy of the C file list agrees with csrc/sources.mk
+#      (scripts/sources.sh --check), and luacheck over the Lua (.luacheckrc)
 #   1. C unit tests of the core (gcc and clang, -Werror, and under ASan)
 #   2. the busted suite against an ASan+UBSan build of lexrt.core
 #   3. the busted suite under valgrind memcheck
@@ -11,7 +13,8 @@ set -u
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 LUA_INC=${LUA_INC:-/usr/include/lua5.4}
-SRC="csrc/arena.c csrc/image.c csrc/pattern.c csrc/pool.c csrc/sysmem.c csrc/lbind.c csrc/l_arena.c csrc/l_copy.c csrc/l_handler.c csrc/l_isolate.c csrc/l_isolib.c csrc/l_strmatch.c csrc/lexrt.c"
+# lexrt.core's C files, from their one list (csrc/sources.mk).
+SRC=$(sh scripts/sources.sh all | tr '\n' ' ')
 # The version, from the rockspec, as make and luarocks pass it.
 VERSION_DEF="-DLEXRT_VERSION=\"$(sh scripts/version.sh)\""
 passed=0
@@ -60,6 +63,8 @@ static_analysis() {
     clang-tidy --quiet csrc/*.c -- -std=c99 -Icsrc -I"$LUA_INC"
 }
 
+step "C file list (csrc/sources.mk) and the rockspec's copy" sh scripts/sources.sh --check
+step "luacheck" luacheck -q --codes --no-color .
 step "C unit tests (gcc, clang, asan)" make -s -C ctest all
 step "busted under ASan+UBSan" asan_suite
 step "busted under valgrind" valgrind_suite

@@ -33,9 +33,10 @@ BENCH="$BUILD lua5.4 pkg-config libapr1-dev libtalloc-dev libmimalloc-dev cargo 
 # libclang-rt package that matches clang's version is added once clang is
 # there), gcc for the standalone build; no Lua.
 FUZZ="gcc make clang"
-# scripts/check.sh: ctest (gcc and clang, ASan), the busted suite under
-# ASan+UBSan (gcc's runtimes) and valgrind, cppcheck, clang-tidy, the fuzzer.
-CHECK="$TEST $FUZZ valgrind cppcheck clang-tidy"
+# scripts/check.sh: luacheck, ctest (gcc and clang, ASan), the busted suite
+# under ASan+UBSan (gcc's runtimes) and valgrind, cppcheck, clang-tidy, the
+# fuzzer.
+CHECK="$TEST $FUZZ lua-check valgrind cppcheck clang-tidy"
 # Everything, including what only sub-makes use (bench callgrind, ctest
 # and fuzz valgrind runs, fuzz corpus regeneration).
 ALL="$CHECK $BENCH $INSTALL $DIST python3"

@@ -265,10 +265,10 @@ describe("lexrt-experiment", function()
   end)
 
   -- The frame the bar draws at `pct` percent of the runs' requests.
-  local function frame(pct, label, run, nruns)
+  local function frame(pct, label, nth, nruns)
     local filled = pct * 30 // 100
     return ("\r\27[K[%s%s] %3d%%  %s  (workload %d of %d)"):format(
-      ("#"):rep(filled), ("-"):rep(30 - filled), pct, label, run, nruns)
+      ("#"):rep(filled), ("-"):rep(30 - filled), pct, label, nth, nruns)
   end
 
   it("draws the progress bar from the first request with --progress, terminal or not", function()
@@ -347,9 +347,9 @@ describe("lexrt-experiment", function()
     assert.are.equal("lexrt-experiment: warning: no gc mode, the baseline every mode is compared with: no ratios"
       .. " and no verdicts (-m gc,arena,isolate)\n", err)
     assert.matches("\nNo gc row: ", out)
-    code, _, err = run("-w json -n 1 -r 1 -m arena,gc")
-    assert.are.equal(0, code)
-    assert.are.equal("", err)
+    local gc_code, _, gc_err = run("-w json -n 1 -r 1 -m arena,gc")
+    assert.are.equal(0, gc_code)
+    assert.are.equal("", gc_err)
   end)
 
   it("says, under each title, how it calibrated the requests per round when -n is not given", function()

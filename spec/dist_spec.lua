@@ -25,7 +25,6 @@ local function tmpdir()
   return dir
 end
 
-local ROOT = assert(io.popen("pwd -P")):read("l")
 local SPEC_NAME = select(2, sh("ls lex-runtime-*.rockspec")):match("^(%S+)\n$")
 local SPEC = load_rockspec(SPEC_NAME)
 local RELEASE = SPEC.version:match("^(.+)%-%d+$")
@@ -58,17 +57,49 @@ describe("the rockspec", function()
     assert.are.same(want, listed)
   end)
 
-  it("builds lexrt.core from every C file under csrc/, the same ones make builds", function()
+  it("builds lexrt.core from every C file under csrc/, the ones csrc/sources.mk lists and make builds", function()
     local _, out = sh("ls csrc/*.c")
     local want = set(lines(out))
+    local code, listed = sh("sh scripts/sources.sh all")
+    assert.are.equal(0, code, listed)
+    assert.are.same(want, set(lines(listed)))
     assert.are.same(want, set(SPEC.build.modules["lexrt.core"].sources))
-    local code, made = sh("make -n -B build")
+    local made
+    code, made = sh("make -n -B build")
     assert.are.equal(0, code, made)
     local compiled = {}
     for file in made:gmatch("csrc/[%w_]+%.c") do
       compiled[file] = true
     end
     assert.are.same(want, compiled)
+  end)
+
+  it("repeats csrc/sources.mk's list, which scripts/sources.sh --check confirms", function()
+    local code, out, err = sh("sh scripts/sources.sh --check")
+    assert.are.equal(0, code, err)
+    assert.matches("agree", out, 1, true)
+  end)
+
+  -- A scratch copy whose list, rockspec and csrc/ each disagree with the
+  -- others, so that the check has something to name.
+  it("names each file the list and the rockspec disagree on (scripts/sources.sh --check)", function()
+    local dir = tmpdir()
+    local code, _, err = sh(table.concat({
+      ("mkdir %s/scripts %s/csrc && cp scripts/sources.sh %s/scripts/ && cp csrc/*.c csrc/sources.mk %s/csrc/"):format(
+        dir, dir, dir, dir),
+      ("sed 's#\"csrc/sysmem.c\", *##; s#\"csrc/lexrt.c\"#\"csrc/l_gone.c\"#' %s >%s/%s"):format(
+        SPEC_NAME, dir, SPEC_NAME),
+      ("echo 'LEXRT_BIND += l_new.c' >>%s/csrc/sources.mk && touch %s/csrc/l_new.c %s/csrc/l_stray.c"):format(
+        dir, dir, dir),
+      ("sh %s/scripts/sources.sh --check"):format(dir),
+    }, " && "))
+    sh("rm -rf " .. dir)
+    assert.are.equal(1, code, err)
+    for _, file in ipairs({ "csrc/lexrt.c", "csrc/sysmem.c", "csrc/l_new.c" }) do
+      assert.matches(file .. " is in csrc/sources.mk but not in " .. SPEC_NAME, err, 1, true)
+    end
+    assert.matches("csrc/l_gone.c is in " .. SPEC_NAME .. " but not in csrc/sources.mk", err, 1, true)
+    assert.matches("csrc/l_stray.c exists but is not in csrc/sources.mk", err, 1, true)
   end)
 
   it("installs the lexrt-experiment command and needs Lua 5.4", function()

@@ -22,7 +22,7 @@ describe("the make targets' packages", function()
     return set_of(out)
   end
 
-  local CHECKERS = { "valgrind", "cppcheck", "clang-tidy", "clang" }
+  local CHECKERS = { "valgrind", "cppcheck", "clang-tidy", "clang", "lua-check" }
   local ALLOCATORS = { "libapr1-dev", "libtalloc-dev", "libmimalloc-dev", "pkg-config" }
 
   it("are, for make test and make run, only the compiler, Lua and its modules", function()
@@ -273,14 +273,14 @@ local function layout_paths()
       elseif not name:find("/", 1, true) and (EXT[ext] or name:match("%.%[ch%]$")) then
         name = base .. name
       end
-      if name:find("[<%s(*]") or not name:find("/", 1, true) then
-        name = nil -- a module, a function, a variable, a placeholder: not a path
-      elseif name:sub(-1) == "/" then
+      -- A module, a function, a variable, a placeholder: not a path.
+      local is_path = name:find("/", 1, true) and not name:find("[<%s(*]")
+      if is_path and name:sub(-1) == "/" then
         dirs[#dirs + 1] = name
-      elseif name:match("%.%[ch%]$") then
+      elseif is_path and name:match("%.%[ch%]$") then
         files[name:gsub("%[ch%]$", "c")] = true
         files[name:gsub("%[ch%]$", "h")] = true
-      else
+      elseif is_path then
         files[name] = true
       end
     end

@@ -277,9 +277,9 @@ describe("the examples", function()
       for i = 1, parts.n do parts[i] = tostring(parts[i]) end
       out[#out + 1] = table.concat(parts, "\t", 1, parts.n)
     end
-    io.write = function(...) out[#out + 1] = table.concat({ ... }) end
+    io.write = function(...) out[#out + 1] = table.concat({ ... }) end -- luacheck: ignore 122 (restored below)
     local ok, res = pcall(dofile, "examples/" .. name)
-    _G.print, io.write = real_print, real_write
+    _G.print, io.write = real_print, real_write -- luacheck: ignore 122
     assert(ok, res)
     return res, table.concat(out, "\n")
   end

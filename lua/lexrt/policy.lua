@@ -301,7 +301,7 @@ local function compile_spec(spec)
       return nil, field .. " must be a list of strings"
     end
   end
-  local st, err = {}, nil
+  local st, err = {}
   local set, order = compile_kinds(spec.kinds or {})
   if not set then return nil, order end
   st.kinds = order

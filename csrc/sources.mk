@@ -1,0 +1,22 @@
+# The C files of lexrt.core, the one list of them (names relative to csrc/).
+# The Makefile, ctest/Makefile and bench/Makefile include it; scripts/
+# check.sh reads it through scripts/sources.sh. The rockspec cannot read a
+# file (luarocks' builtin build), so it repeats the list, and
+# `sh scripts/sources.sh --check` (make check, spec/dist_spec.lua) names any
+# file the two disagree on. Adding a file: one line here, one in the rockspec.
+#
+# The core: no Lua headers; ctest/ and bench/ link it alone.
+LEXRT_CORE += arena.c
+LEXRT_CORE += image.c
+LEXRT_CORE += pattern.c
+LEXRT_CORE += pool.c
+LEXRT_CORE += sysmem.c
+# The binding: the rest of lexrt.core.
+LEXRT_BIND += lbind.c
+LEXRT_BIND += l_arena.c
+LEXRT_BIND += l_copy.c
+LEXRT_BIND += l_handler.c
+LEXRT_BIND += l_isolate.c
+LEXRT_BIND += l_isolib.c
+LEXRT_BIND += l_strmatch.c
+LEXRT_BIND += lexrt.c

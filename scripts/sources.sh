@@ -1,0 +1,66 @@
+#!/bin/sh
+# The C files of lexrt.core, read from their one list, csrc/sources.mk:
+#
+#   sh scripts/sources.sh [core|bind|all]   print them (csrc/x.c), one a line
+#   sh scripts/sources.sh --check           compare that list with csrc/*.c
+#                                           and with the rockspec's copy
+#
+# luarocks' builtin build cannot read csrc/sources.mk, so the rockspec
+# repeats the list; --check names each file on one side only and fails
+# (make check runs it, and so does spec/dist_spec.lua). Needs only sh,
+# awk and grep.
+set -eu
+cd "$(dirname "$0")/.."
+LIST=csrc/sources.mk
+
+# $1: LEXRT_CORE, LEXRT_BIND or both (a regular expression).
+list() {
+    awk -v var="^($1)\$" '$1 ~ var && $2 == "+=" { for (i = 3; i <= NF; i++) print "csrc/" $i }' "$LIST"
+}
+
+case ${1:-all} in
+core) list LEXRT_CORE ;;
+bind) list LEXRT_BIND ;;
+all) list 'LEXRT_CORE|LEXRT_BIND' ;;
+--check)
+    set -- lex-runtime-*.rockspec
+    if [ $# -ne 1 ] || [ ! -f "$1" ]; then
+        echo "sources: expected one lex-runtime-*.rockspec, found: $*" >&2
+        exit 1
+    fi
+    rockspec=$1
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    list 'LEXRT_CORE|LEXRT_BIND' | sort >"$tmp/list"
+    # The rockspec's only C files are lexrt.core's sources.
+    grep -o '"csrc/[^"]*\.c"' "$rockspec" | tr -d '"' | sort >"$tmp/rockspec"
+    ls csrc/*.c | sort >"$tmp/tree"
+    bad=0
+    for f in $(comm -23 "$tmp/list" "$tmp/rockspec"); do
+        echo "sources: $f is in $LIST but not in $rockspec (add it to lexrt.core's sources)" >&2
+        bad=1
+    done
+    for f in $(comm -13 "$tmp/list" "$tmp/rockspec"); do
+        echo "sources: $f is in $rockspec but not in $LIST (add it to the list, or remove it from the rockspec)" >&2
+        bad=1
+    done
+    for f in $(comm -13 "$tmp/list" "$tmp/tree"); do
+        echo "sources: $f exists but is not in $LIST (add it, or remove the file)" >&2
+        bad=1
+    done
+    for f in $(comm -23 "$tmp/list" "$tmp/tree"); do
+        echo "sources: $LIST lists $f, which does not exist" >&2
+        bad=1
+    done
+    for f in $(uniq -d "$tmp/list"); do
+        echo "sources: $LIST lists $f twice" >&2
+        bad=1
+    done
+    [ "$bad" -eq 0 ] && echo "sources: $LIST, csrc/*.c and $rockspec agree ($(wc -l <"$tmp/list") files)"
+    exit "$bad"
+    ;;
+*)
+    echo "usage: sh scripts/sources.sh [core|bind|all|--check]" >&2
+    exit 2
+    ;;
+esac
