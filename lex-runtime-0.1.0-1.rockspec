@@ -37,8 +37,8 @@ build = {
     ["lexrt.core"] = {
       sources = {
         "csrc/arena.c", "csrc/image.c", "csrc/pattern.c", "csrc/pool.c", "csrc/sysmem.c",
-        "csrc/lbind.c", "csrc/l_arena.c", "csrc/l_copy.c", "csrc/l_handler.c", "csrc/l_isolate.c",
-        "csrc/l_isolib.c", "csrc/l_strmatch.c", "csrc/lexrt.c",
+        "csrc/lbind.c", "csrc/l_arena.c", "csrc/l_copy.c", "csrc/l_handler.c", "csrc/l_isocharge.c",
+        "csrc/l_isolate.c", "csrc/l_isolib.c", "csrc/l_isoutf8.c", "csrc/l_strmatch.c", "csrc/lexrt.c",
       },
       incdirs = { "csrc" },
       defines = { ('LEXRT_VERSION="%s"'):format(release) },
