@@ -246,6 +246,8 @@ static const lxb_libfn sticky[] = {
     {NULL, NULL, NULL, 0},
 };
 
+/* The libraries an isolate may open, io, os, package and debug never:
+ * the one list (lua/lexrt/isolate.lua reads it, lxb_isolib_names). */
 static const luaL_Reg libs[] = {
     {LUA_STRLIBNAME, luaopen_string},
     {LUA_TABLIBNAME, luaopen_table},
@@ -298,6 +300,17 @@ static void open_libs(lua_State *S, lua_State *L, int list)
         }
         lua_pop(S, 1);
     }
+}
+
+int lxb_isolib_names(lua_State *L)
+{
+    int i;
+    lua_createtable(L, (int)(sizeof libs / sizeof libs[0]) - 1, 0);
+    for (i = 0; libs[i].name != NULL; i++) {
+        lua_pushstring(L, libs[i].name);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
 }
 
 /* A violation's __tostring inside the isolate, worded as the host's
