@@ -11,6 +11,7 @@
 
 #include "l_isolate.h"
 
+/* Bytes scanned between two charges. */
 #define SCAN_BLOCK 256
 
 #define iscont(c) (((unsigned char)(c)&0xC0) == 0x80)
