@@ -19,6 +19,10 @@
  */
 void lxb_isolib_open(lua_State *S, lua_State *L, int list, int budget);
 
+/* core._isolate_libs(): a fresh list of the libraries an isolate may
+ * open, in their order; the front's check, default and message. */
+int lxb_isolib_names(lua_State *L);
+
 /* Gives the table at idx (a copy of a host policy violation) the
  * isolate's violation metatable, so that it prints as the host's does. */
 void lxb_isolib_mark_violation(lua_State *T, int idx);

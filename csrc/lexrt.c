@@ -17,6 +17,7 @@
 #include "l_arena.h"
 #include "l_handler.h"
 #include "l_isolate.h"
+#include "l_isolib.h"
 #include "lbind.h"
 #include "pool.h"
 #include "sysmem.h"
@@ -99,6 +100,7 @@ static int l_is_symlink(lua_State *L)
 
 static const luaL_Reg module_funcs[] = {
     {"_fail_after", l_fail_after},
+    {"_isolate_libs", lxb_isolib_names},
     {"_sys_allocations", l_sys_allocations},
     {"clock", l_clock},
     {"is_symlink", l_is_symlink},

@@ -10,9 +10,15 @@ local OPTIONS = {
   source = true, file = true, handler = true, libs = true,
   max_bytes = true, max_instructions = true, max_copy_bytes = true, name = true,
 }
--- The libraries an isolate may have; io, os, package and debug never.
-local LIBS = { string = true, table = true, math = true, utf8 = true, coroutine = true }
-local DEFAULT_LIBS = { "string", "table", "math", "utf8", "coroutine" }
+-- The libraries an isolate may have, all of them by default: C's list
+-- (csrc/l_isolib.c), a fresh copy.
+local DEFAULT_LIBS = core._isolate_libs()
+local LIBS = {}
+for _, lib in ipairs(DEFAULT_LIBS) do
+  LIBS[lib] = true
+end
+local NOT_ALLOWED = "library '%s' is not allowed in an isolate (allowed: "
+  .. table.concat(DEFAULT_LIBS, ", ") .. ")"
 
 -- Every argument error blames the caller of lexrt.isolate: argcheck's
 -- level 2 (its default) from the constructor itself, 3 from a helper.
@@ -57,9 +63,7 @@ local function libs_of(list)
   for i = 1, rawlen(list) do
     local name = rawget(list, i)
     if not LIBS[name] then
-      argerror(1, "isolate",
-        ("library '%s' is not allowed in an isolate (allowed: string, table, math, utf8, coroutine)")
-          :format(tostring(name)), 3)
+      argerror(1, "isolate", NOT_ALLOWED:format(tostring(name)), 3)
     end
     out[i] = name
   end
