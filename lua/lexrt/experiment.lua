@@ -105,9 +105,13 @@ local function preflight(plan, w, reqs, o)
         end
         local hint = #others > 0 and ("leave isolate out: -m %s (modes = %q)"):format(table.concat(others, ","),
           table.concat(others, ",")) or "run it in another mode: -m gc"
+        -- Isolate mode exists only with the binding, which owns the list.
+        local libs = require("lexrt.maybe_core").core._isolate_libs()
+        local last = table.remove(libs)
         error(("workload %s cannot run in isolate mode (it runs under gc): %s. An isolate has only the"
-          .. " libraries string, table, math, utf8 and coroutine, no os, io, package or debug, and can require"
-          .. " only Lua modules found on package.path; %s"):format(w.name, tostring(err):match("^[^\n]*"), hint), 0)
+          .. " libraries %s and %s, no os, io, package or debug, and can require"
+          .. " only Lua modules found on package.path; %s"):format(w.name, tostring(err):match("^[^\n]*"),
+          table.concat(libs, ", "), last, hint), 0)
       end
       return
     end
