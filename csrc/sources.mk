@@ -1,5 +1,5 @@
 # The C files of lexrt.core, the one list of them (names relative to csrc/).
-# The Makefile, ctest/Makefile and bench/Makefile include it; scripts/
+# The Makefile, ctest/, bench/ and fuzz/ Makefiles include it; scripts/
 # check.sh reads it through scripts/sources.sh. The rockspec cannot read a
 # file (luarocks' builtin build), so it repeats the list, and
 # `sh scripts/sources.sh --check` (make check, spec/dist_spec.lua) names any
