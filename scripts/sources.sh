@@ -34,24 +34,19 @@ all) list 'LEXRT_CORE|LEXRT_BIND' ;;
     list 'LEXRT_CORE|LEXRT_BIND' | sort >"$tmp/list"
     # The rockspec's only C files are lexrt.core's sources.
     grep -o '"csrc/[^"]*\.c"' "$rockspec" | tr -d '"' | sort >"$tmp/rockspec"
-    ls csrc/*.c | sort >"$tmp/tree"
+    printf "%s\n" csrc/*.c | sort >"$tmp/tree"
     bad=0
-    for f in $(comm -23 "$tmp/list" "$tmp/rockspec"); do
-        echo "sources: $f is in $LIST but not in $rockspec (add it to lexrt.core's sources)" >&2
-        bad=1
-    done
-    for f in $(comm -13 "$tmp/list" "$tmp/rockspec"); do
-        echo "sources: $f is in $rockspec but not in $LIST (add it to the list, or remove it from the rockspec)" >&2
-        bad=1
-    done
-    for f in $(comm -13 "$tmp/list" "$tmp/tree"); do
-        echo "sources: $f exists but is not in $LIST (add it, or remove the file)" >&2
-        bad=1
-    done
-    for f in $(comm -23 "$tmp/list" "$tmp/tree"); do
-        echo "sources: $LIST lists $f, which does not exist" >&2
-        bad=1
-    done
+    # only_in A B WHAT: each file in A but not in B is named, with WHAT.
+    only_in() {
+        for f in $(comm -23 "$1" "$2"); do
+            echo "sources: $f $3" >&2
+            bad=1
+        done
+    }
+    only_in "$tmp/list" "$tmp/rockspec" "is in $LIST but not in $rockspec (add it to lexrt.core's sources)"
+    only_in "$tmp/rockspec" "$tmp/list" "is in $rockspec but not in $LIST (add it to the list, or remove it from the rockspec)"
+    only_in "$tmp/tree" "$tmp/list" "exists but is not in $LIST (add it, or remove the file)"
+    only_in "$tmp/list" "$tmp/tree" "is in $LIST but does not exist"
     for f in $(uniq -d "$tmp/list"); do
         echo "sources: $LIST lists $f twice" >&2
         bad=1
