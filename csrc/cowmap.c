@@ -61,15 +61,16 @@ void lx_cow_restore(lx_cow *c, lx_cow_figures *f) { (void)c; (void)f; }
 
 /* PAGEMAP_SCAN's ABI (linux/fs.h, 6.7+), under our own names: Debian's
  * headers may predate it; the sizes, hence the ioctl number, are the ABI. */
+/* The kernel reads and writes every field, we only some. */
 struct lx_page_region {
+    /* cppcheck-suppress unusedStructMember */
     uint64_t start, end, categories;
 };
-/* cppcheck-suppress-begin unusedStructMember ; the kernel reads them all */
 struct lx_pm_scan_arg {
+    /* cppcheck-suppress unusedStructMember */
     uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
     uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
 };
-/* cppcheck-suppress-end unusedStructMember */
 #define LX_PAGEMAP_SCAN _IOWR('f', 16, struct lx_pm_scan_arg)
 #define LX_PAGE_IS_FILE (1u << 2)
 #define LX_PAGE_IS_PRESENT (1u << 3)
