@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "l_arena.h"
+#include "l_pool.h"
 #include "sysmem.h"
 
 #define UV_ENV 1
@@ -44,15 +45,6 @@
 #define UV_SCOPES 3
 #define UV_GUARD 4 /* a spare scope guard for with_scope, or nil */
 #define NUV 4
-
-/* Pool bounds unless the handler says otherwise. */
-#define POOL_BYTES ((size_t)16 * 1024 * 1024)
-
-typedef struct LPool {
-    lx_pool pool;
-    int users; /* open handlers drawing from it */
-    int live;  /* lx_pool_init succeeded and destroy has not run */
-} LPool;
 
 /* An open scope. `doomed`: its guard fired while an isolate call pinned
  * it, so it is exited as soon as no pin holds it (see defer_exit). */
@@ -73,16 +65,6 @@ typedef struct LHandler {
     lua_Integer pinned; /* innermost scope a running isolate call uses; 0: none */
     int closed;
 } LHandler;
-
-static int pool_gc(lua_State *L)
-{
-    LPool *lp = lua_touserdata(L, 1);
-    if (lp->live) {
-        lx_pool_destroy(&lp->pool);
-        lp->live = 0;
-    }
-    return 0;
-}
 
 static const char handler_tag = 'H';
 
@@ -146,29 +128,8 @@ static void close_handler(lua_State *L, LHandler *h)
     h->scopes = NULL;
     h->cap = 0;
     h->closed = 1;
-    /* The last handler using the pool gives its cached pages back now
-     * rather than whenever the collector gets to the pool. */
-    if (h->lp != NULL && --h->lp->users == 0 && h->lp->live) {
-        lx_pool_destroy(&h->lp->pool);
-        h->lp->live = 0;
-    }
-}
-
-/* opts.pool_pages: 0 .. LX_POOL_MAX_PAGES, or `def` when absent. A
- * numeric string is refused, and a bad number shown as itself. */
-static size_t opt_pool_pages(lua_State *L, size_t def)
-{
-    lua_Integer v;
-    int isint, t = lxb_push_option(L, 1, "pool_pages", &v, &isint);
-    if (t == LUA_TNIL)
-        return def;
-    if (!isint || t != LUA_TNUMBER || v < 0 || v > (lua_Integer)LX_POOL_MAX_PAGES) {
-        const char *got = t == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
-        lxb_argerror(L, 1, lua_pushfstring(L, "pool_pages must be an integer from 0 to %I, got %s",
-                                           (lua_Integer)LX_POOL_MAX_PAGES, got));
-    }
-    lua_pop(L, 1);
-    return (size_t)v;
+    if (h->lp != NULL)
+        lxb_pool_detach(h->lp);
 }
 
 /*
@@ -208,27 +169,13 @@ static int l_new_handler(lua_State *L)
         lp = parent->lp;
         lua_getiuservalue(L, 3, UV_POOL);
     } else {
-        size_t pool_pages, def_pages;
         h->page_size = lxb_opt_page_size(L, 1, 1);
         h->max_bytes = lxb_opt_max_bytes(L, 1, 1);
-        def_pages = POOL_BYTES / h->page_size; /* 1 when pages are 16 MiB */
-        pool_pages = opt_pool_pages(L, def_pages);
-        lp = lua_newuserdatauv(L, sizeof *lp, 0);
-        memset(lp, 0, sizeof *lp);
-        if (luaL_newmetatable(L, "lexrt.pool")) {
-            lua_pushcfunction(L, pool_gc);
-            lua_setfield(L, -2, "__gc");
-            lua_pushliteral(L, "lexrt.pool");
-            lua_setfield(L, -2, "__metatable");
-        }
-        lua_setmetatable(L, -2);
-        if (lx_pool_init(&lp->pool, h->page_size, pool_pages, POOL_BYTES) != 0)
-            return luaL_error(L, "pool_pages out of range"); /* not reached: checked above */
-        lp->live = 1;
+        lp = lxb_new_pool(L, 1, h->page_size);
     }
     lua_setiuservalue(L, -2, UV_POOL);
     h->lp = lp;
-    lp->users++;
+    lxb_pool_attach(lp);
     h->closed = 0;
     return 1;
 }
@@ -273,7 +220,7 @@ static void enter_scope(lua_State *L, LHandler *h, int idx)
     lua_rawseti(L, -2, (lua_Integer)h->depth + 1);
     lua_pop(L, 1);
     reserve_id(L, h);
-    la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
+    la->a = lx_arena_new(lxb_pool_of(h->lp), h->page_size, h->max_bytes, lxb_next_key(L));
     if (la->a == NULL)
         lxb_nomem(L);
     h->scopes[h->depth].id = ++h->last_id;
