@@ -9,7 +9,7 @@ WARN     := -std=c99 -Wall -Wextra -Wpedantic
 LUAROCKS := luarocks --lua-version=5.4
 
 CORE_SRC := csrc/arena.c csrc/image.c csrc/pattern.c csrc/pool.c csrc/sysmem.c
-BIND_SRC := csrc/lbind.c csrc/l_arena.c csrc/l_copy.c csrc/l_handler.c csrc/l_pool.c csrc/l_isolate.c csrc/l_isolib.c csrc/l_strmatch.c csrc/lexrt.c
+BIND_SRC := csrc/lbind.c csrc/l_arena.c csrc/l_bridge.c csrc/l_handler.c csrc/l_pool.c csrc/l_isolate.c csrc/l_isolib.c csrc/l_strmatch.c csrc/lexrt.c
 HEADERS  := $(wildcard csrc/*.h)
 SO       := build/lexrt/core.so
 # The version is written once, in the rockspec; scripts/version.sh reads it

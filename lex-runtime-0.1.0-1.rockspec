@@ -37,7 +37,7 @@ build = {
     ["lexrt.core"] = {
       sources = {
         "csrc/arena.c", "csrc/image.c", "csrc/pattern.c", "csrc/pool.c", "csrc/sysmem.c",
-        "csrc/lbind.c", "csrc/l_arena.c", "csrc/l_copy.c", "csrc/l_handler.c", "csrc/l_pool.c", "csrc/l_isolate.c",
+        "csrc/lbind.c", "csrc/l_arena.c", "csrc/l_bridge.c", "csrc/l_handler.c", "csrc/l_pool.c", "csrc/l_isolate.c",
         "csrc/l_isolib.c", "csrc/l_strmatch.c", "csrc/lexrt.c",
       },
       incdirs = { "csrc" },

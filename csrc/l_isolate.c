@@ -49,7 +49,7 @@
 
 #include "image.h"
 #include "l_arena.h"
-#include "l_copy.h"
+#include "l_bridge.h"
 #include "l_handler.h"
 #include "l_isolib.h"
 

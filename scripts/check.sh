@@ -11,7 +11,7 @@ set -u
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 LUA_INC=${LUA_INC:-/usr/include/lua5.4}
-SRC="csrc/arena.c csrc/image.c csrc/pattern.c csrc/pool.c csrc/sysmem.c csrc/lbind.c csrc/l_arena.c csrc/l_copy.c csrc/l_handler.c csrc/l_pool.c csrc/l_isolate.c csrc/l_isolib.c csrc/l_strmatch.c csrc/lexrt.c"
+SRC="csrc/arena.c csrc/image.c csrc/pattern.c csrc/pool.c csrc/sysmem.c csrc/lbind.c csrc/l_arena.c csrc/l_bridge.c csrc/l_handler.c csrc/l_pool.c csrc/l_isolate.c csrc/l_isolib.c csrc/l_strmatch.c csrc/lexrt.c"
 # The version, from the rockspec, as make and luarocks pass it.
 VERSION_DEF="-DLEXRT_VERSION=\"$(sh scripts/version.sh)\""
 passed=0

@@ -1,5 +1,5 @@
 /*
- * Deep copies between two Lua states (see l_copy.h for what crosses).
+ * Deep copies between two Lua states (see l_bridge.h for what crosses).
  *
  * The walk is a loop over an explicit stack kept on the Lua stacks
  * themselves. For the table at depth k:
@@ -35,7 +35,7 @@
 
 #include <lauxlib.h>
 
-#include "l_copy.h"
+#include "l_bridge.h"
 
 /* What Lua 5.4 allocates on a 64-bit machine (lobject.h: sizeof(Table),
  * sizeof(TValue), sizeof(Node), sizeof(TString) + the terminating NUL):

@@ -21,8 +21,8 @@
  * One budget may be shared by several copies (all the results of a call),
  * so that the bound holds for all of them together.
  */
-#ifndef LEXRT_L_COPY_H
-#define LEXRT_L_COPY_H
+#ifndef LEXRT_L_BRIDGE_H
+#define LEXRT_L_BRIDGE_H
 
 #include <stddef.h>
 
