@@ -3,18 +3,27 @@
  *
  * What is C and what is Lua. The handler is one object, a userdata of
  * this file: its type check, its closed state, the scope stack of arenas
- * and the pool they draw pages from, and so the whole request path
- * (enter_request_scope, exit_request_scope, with_scope, active_arena),
- * are here and never call Lua. lua/lexrt/handler.lua holds what is about
- * effects, not memory: the constructor's options (policy, effects), the
- * effect gate (dispatch), the call budget (note_call_budget) and
- * spawn_for_worker. Its state is a plain table, the handler's env (user
- * value UV_ENV: policy, effects, spent, deny), which C stores but never
- * reads, except an isolate's copy of env.effects (lxb_handler_push_effects).
- * handler.lua's methods join the same method table, once, through
- * core._handler_front, and each of them crosses into C once:
- * handler_env(self) checks self and returns the env, or nil and whether
- * the handler is closed, so that handler.lua words and places the error.
+ * and the pool they draw pages from (l_pool.c), and so the whole request
+ * path (enter_request_scope, exit_request_scope, with_scope,
+ * active_arena), are here and never call Lua. What is about effects, not
+ * memory, is lua/lexrt/handler.lua's: the constructor's options, and the
+ * handler's gate, one Lua object per handler that holds its policy,
+ * effects and call budget. The gate is callable, gate(kind, op, ...),
+ * and that call is the whole effect path: policy check, lookup, call.
+ * C stores the gate (user value UV_GATE, with the effects table it
+ * serves, UV_EFFECTS) and never looks inside it.
+ *
+ * Who calls what:
+ *   h:dispatch(kind, op, ...)    handler.lua: handler_gate(h), then the gate
+ *   an isolate's effect          l_bridge.c calls the gate it got at build
+ *                                (lxb_handler_gate), with no lookup by name
+ *   h:note_call_budget, h:spawn_for_worker   handler.lua, on the gate
+ *   iso:call                     lxb_handler_borrow / lxb_handler_return:
+ *                                one scope, entered and pinned, then exited
+ * handler.lua's methods join the C method table, once, through
+ * core._handler_front, and each crosses into C once: handler_gate(self)
+ * checks self and returns its gate, or nil and whether the handler is
+ * closed, so that handler.lua words and places the error.
  *
  * The request path, for a reader: h:with_scope (h_with_scope) enters a
  * scope (enter_scope: a new arena object, lx_arena_new from the pool),
@@ -37,22 +46,15 @@
 #include <string.h>
 
 #include "l_arena.h"
+#include "l_pool.h"
 #include "sysmem.h"
 
-#define UV_ENV 1
+#define UV_GATE 1    /* handler.lua's gate: policy, effects, budget */
 #define UV_POOL 2
 #define UV_SCOPES 3
-#define UV_GUARD 4 /* a spare scope guard for with_scope, or nil */
-#define NUV 4
-
-/* Pool bounds unless the handler says otherwise. */
-#define POOL_BYTES ((size_t)16 * 1024 * 1024)
-
-typedef struct LPool {
-    lx_pool pool;
-    int users; /* open handlers drawing from it */
-    int live;  /* lx_pool_init succeeded and destroy has not run */
-} LPool;
+#define UV_GUARD 4   /* a spare scope guard for with_scope, or nil */
+#define UV_EFFECTS 5 /* the effects table the gate serves, for isolates' globals */
+#define NUV 5
 
 /* An open scope. `doomed`: its guard fired while an isolate call pinned
  * it, so it is exited as soon as no pin holds it (see defer_exit). */
@@ -73,16 +75,6 @@ typedef struct LHandler {
     lua_Integer pinned; /* innermost scope a running isolate call uses; 0: none */
     int closed;
 } LHandler;
-
-static int pool_gc(lua_State *L)
-{
-    LPool *lp = lua_touserdata(L, 1);
-    if (lp->live) {
-        lx_pool_destroy(&lp->pool);
-        lp->live = 0;
-    }
-    return 0;
-}
 
 static const char handler_tag = 'H';
 
@@ -146,35 +138,15 @@ static void close_handler(lua_State *L, LHandler *h)
     h->scopes = NULL;
     h->cap = 0;
     h->closed = 1;
-    /* The last handler using the pool gives its cached pages back now
-     * rather than whenever the collector gets to the pool. */
-    if (h->lp != NULL && --h->lp->users == 0 && h->lp->live) {
-        lx_pool_destroy(&h->lp->pool);
-        h->lp->live = 0;
-    }
-}
-
-/* opts.pool_pages: 0 .. LX_POOL_MAX_PAGES, or `def` when absent. A
- * numeric string is refused, and a bad number shown as itself. */
-static size_t opt_pool_pages(lua_State *L, size_t def)
-{
-    lua_Integer v;
-    int isint, t = lxb_push_option(L, 1, "pool_pages", &v, &isint);
-    if (t == LUA_TNIL)
-        return def;
-    if (!isint || t != LUA_TNUMBER || v < 0 || v > (lua_Integer)LX_POOL_MAX_PAGES) {
-        const char *got = t == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1);
-        lxb_argerror(L, 1, lua_pushfstring(L, "pool_pages must be an integer from 0 to %I, got %s",
-                                           (lua_Integer)LX_POOL_MAX_PAGES, got));
-    }
-    lua_pop(L, 1);
-    return (size_t)v;
+    if (h->lp != NULL)
+        lxb_pool_detach(h->lp);
 }
 
 /*
- * new_handler(opts, env [, parent]), from core._handler_front
+ * new_handler(opts, gate, effects [, parent]), from core._handler_front
  * opts: page_size, max_bytes, pool_pages (validated by the Lua front for
- * unknown keys). env: the Lua side's table (policy, effects, budget).
+ * unknown keys). gate: handler.lua's gate (policy, effects, budget), and
+ * effects the table it serves; both are stored, neither is read here.
  * With a parent, the new handler shares its pool, page size and budget.
  */
 static int l_new_handler(lua_State *L)
@@ -183,8 +155,9 @@ static int l_new_handler(lua_State *L)
     LPool *lp;
     lxb_checktable(L, 1);
     lxb_checktable(L, 2);
-    if (!lua_isnoneornil(L, 3) && (parent = test_handler(L, 3)) == NULL)
-        lxb_typeerror(L, 3, "lexrt.handler");
+    lxb_checktable(L, 3);
+    if (!lua_isnoneornil(L, 4) && (parent = test_handler(L, 4)) == NULL)
+        lxb_typeerror(L, 4, "lexrt.handler");
     if (parent != NULL && parent->closed)
         luaL_error(L, "handler is closed");
 
@@ -195,7 +168,9 @@ static int l_new_handler(lua_State *L)
     lua_pushvalue(L, LX_UP_HANDLER_MT);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, 2);
-    lua_setiuservalue(L, -2, UV_ENV);
+    lua_setiuservalue(L, -2, UV_GATE);
+    lua_pushvalue(L, 3);
+    lua_setiuservalue(L, -2, UV_EFFECTS);
     lua_newtable(L);
     lua_setiuservalue(L, -2, UV_SCOPES);
 
@@ -206,29 +181,15 @@ static int l_new_handler(lua_State *L)
         h->page_size = parent->page_size;
         h->max_bytes = parent->max_bytes;
         lp = parent->lp;
-        lua_getiuservalue(L, 3, UV_POOL);
+        lua_getiuservalue(L, 4, UV_POOL);
     } else {
-        size_t pool_pages, def_pages;
         h->page_size = lxb_opt_page_size(L, 1, 1);
         h->max_bytes = lxb_opt_max_bytes(L, 1, 1);
-        def_pages = POOL_BYTES / h->page_size; /* 1 when pages are 16 MiB */
-        pool_pages = opt_pool_pages(L, def_pages);
-        lp = lua_newuserdatauv(L, sizeof *lp, 0);
-        memset(lp, 0, sizeof *lp);
-        if (luaL_newmetatable(L, "lexrt.pool")) {
-            lua_pushcfunction(L, pool_gc);
-            lua_setfield(L, -2, "__gc");
-            lua_pushliteral(L, "lexrt.pool");
-            lua_setfield(L, -2, "__metatable");
-        }
-        lua_setmetatable(L, -2);
-        if (lx_pool_init(&lp->pool, h->page_size, pool_pages, POOL_BYTES) != 0)
-            return luaL_error(L, "pool_pages out of range"); /* not reached: checked above */
-        lp->live = 1;
+        lp = lxb_new_pool(L, 1, h->page_size);
     }
     lua_setiuservalue(L, -2, UV_POOL);
     h->lp = lp;
-    lp->users++;
+    lxb_pool_attach(lp);
     h->closed = 0;
     return 1;
 }
@@ -273,7 +234,7 @@ static void enter_scope(lua_State *L, LHandler *h, int idx)
     lua_rawseti(L, -2, (lua_Integer)h->depth + 1);
     lua_pop(L, 1);
     reserve_id(L, h);
-    la->a = lx_arena_new(h->lp->live ? &h->lp->pool : NULL, h->page_size, h->max_bytes, lxb_next_key(L));
+    la->a = lx_arena_new(lxb_pool_of(h->lp), h->page_size, h->max_bytes, lxb_next_key(L));
     if (la->a == NULL)
         lxb_nomem(L);
     h->scopes[h->depth].id = ++h->last_id;
@@ -314,7 +275,7 @@ static int exit_scope(lua_State *L, int hidx, LHandler *h, lua_Integer id)
  * it truncates every scope above it, the call's own among them, and
  * raising "isolate busy" from __gc would only leak it. It is marked
  * doomed instead, and exit_doomed exits it once no pin holds it: when
- * the call has exited its scope (lxb_handler_exit), or, when an outer
+ * the call has returned its scope (lxb_handler_return), or, when an outer
  * call holds it too, when that one has.
  */
 static void defer_exit(LHandler *h, lua_Integer id)
@@ -570,11 +531,11 @@ static int h_tostring(lua_State *L)
 }
 
 /*
- * handler_env(v): the Lua side's table of handler v; nil and false when v
- * is not a handler, nil and true when it is closed. The one call into C
- * of every Lua method (see the top of this file).
+ * handler_gate(v): the gate of handler v; nil and false when v is not a
+ * handler, nil and true when it is closed. The one call into C of every
+ * Lua method and of the gate itself (see the top of this file).
  */
-static int l_handler_env(lua_State *L)
+static int l_handler_gate(lua_State *L)
 {
     LHandler *h = test_handler(L, 1);
     if (h == NULL || h->closed) {
@@ -582,72 +543,58 @@ static int l_handler_env(lua_State *L)
         lua_pushboolean(L, h != NULL);
         return 2;
     }
-    lua_getiuservalue(L, 1, UV_ENV);
+    lua_getiuservalue(L, 1, UV_GATE);
     return 1;
 }
 
 /*
- * For isolates (l_isolate.c), which drive a handler's scopes from C. A
- * pinned scope, and every scope below it, cannot be exited and the
- * handler cannot be closed until the pin is lifted: an isolate's Lua
- * state lives in that scope's arena for the length of a call.
+ * For isolates (l_isolate.c). A pinned scope, and every scope below it,
+ * cannot be exited and the handler cannot be closed until the pin is
+ * lifted: an isolate's Lua state lives in that scope's arena for the
+ * length of a call.
  */
-int lxb_is_handler(lua_State *L, int idx)
+int lxb_is_handler(lua_State *L, int idx, int *closed)
 {
-    return test_handler(L, idx) != NULL;
+    const LHandler *h = test_handler(L, idx);
+    *closed = h != NULL && h->closed;
+    return h != NULL;
 }
 
-int lxb_handler_closed(lua_State *L, int idx)
-{
-    return test_handler(L, idx)->closed;
-}
-
-size_t lxb_handler_max_bytes(lua_State *L, int idx)
-{
-    return test_handler(L, idx)->max_bytes;
-}
-
-void lxb_handler_push_effects(lua_State *L, int idx)
-{
-    /* The Lua side's env: a plain table made by handler.lua. */
-    if (lua_getiuservalue(L, idx, UV_ENV) != LUA_TTABLE || lua_getfield(L, -1, "effects") != LUA_TTABLE) {
-        lua_settop(L, lua_gettop(L) - 1);
-        lua_newtable(L);
-    }
-    lua_remove(L, -2);
-}
-
-lx_arena *lxb_handler_enter(lua_State *L, int idx, lua_Integer *id)
+size_t lxb_handler_gate(lua_State *L, int idx)
 {
     LHandler *h = test_handler(L, idx);
-    LArena *la;
+    idx = lua_absindex(L, idx);
     if (h->closed)
         luaL_error(L, "handler is closed");
-    idx = lua_absindex(L, idx);
-    enter_scope(L, h, idx);
-    la = lua_touserdata(L, -1);
-    lua_pop(L, 1); /* the handler's scope table keeps it */
-    *id = h->last_id;
-    return la->a;
+    lua_getiuservalue(L, idx, UV_GATE);
+    lua_getiuservalue(L, idx, UV_EFFECTS);
+    return h->max_bytes;
 }
 
-lua_Integer lxb_handler_pin(lua_State *L, int idx, lua_Integer id)
+lx_arena *lxb_handler_borrow(lua_State *L, int idx, lxb_loan *loan)
 {
     LHandler *h = test_handler(L, idx);
-    lua_Integer prev = h->pinned;
-    h->pinned = id;
-    return prev;
+    idx = lua_absindex(L, idx);
+    if (h->closed)
+        luaL_error(L, "handler is closed");
+    enter_scope(L, h, idx);
+    loan->la = lua_touserdata(L, -1);
+    lua_pop(L, 1); /* the handler's scope table keeps it */
+    loan->handler = idx;
+    loan->id = h->last_id;
+    loan->prev = h->pinned;
+    h->pinned = loan->id;
+    loan->la->pinned++;
+    return loan->la->a;
 }
 
-int lxb_handler_exit(lua_State *L, int idx, lua_Integer id)
+void lxb_handler_return(lua_State *L, const lxb_loan *loan)
 {
-    LHandler *h;
-    int done;
-    idx = lua_absindex(L, idx);
-    h = test_handler(L, idx);
-    done = exit_scope(L, idx, h, id);
-    exit_doomed(L, idx, h); /* what the call's pin held back, if anything */
-    return done;
+    LHandler *h = test_handler(L, loan->handler);
+    loan->la->pinned--;
+    h->pinned = loan->prev;
+    exit_scope(L, loan->handler, h, loan->id);
+    exit_doomed(L, loan->handler, h); /* what the call's pin held back, if anything */
 }
 
 static const luaL_Reg handler_methods[] = {
@@ -678,7 +625,7 @@ static const luaL_Reg handler_meta[] = {
 /* What core._handler_front hands to handler.lua. */
 static const luaL_Reg handler_front[] = {
     {"new_handler", l_new_handler},
-    {"handler_env", l_handler_env},
+    {"handler_gate", l_handler_gate},
     {NULL, NULL},
 };
 
@@ -686,7 +633,7 @@ static const luaL_Reg handler_front[] = {
  * core._handler_front(methods): handler.lua's one call. Adds its Lua
  * methods (dispatch, note_call_budget, spawn_for_worker) to the method
  * table every handler shares, and returns the functions it builds on
- * (new_handler, handler_env), which core does not export.
+ * (new_handler, handler_gate), which core does not export.
  * Once per load of the module: later calls are refused, so no script can
  * add or replace a method of every handler.
  */

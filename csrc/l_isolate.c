@@ -26,20 +26,26 @@
  * sound only because nothing touches the state again before the image is
  * restored, which iso_call always does first.
  *
- * Reentrancy. While a call runs (busy), the call's scope is pinned on the
- * handler and its arena is pinned: exiting that scope or one below it,
+ * Reentrancy. While a call runs (busy), it holds the handler's loan of a
+ * scope (lxb_handler_borrow, l_handler.h): the scope and its arena are
+ * pinned, and exiting that scope or one below it,
  * closing the handler, resetting or closing the arena, closing the
  * isolate or calling it again all raise "isolate busy". Any host
  * allocation can run a __gc, which can reach these objects: that is why
  * the checks are in the objects themselves, and why iso_call re-checks
  * the isolate after the allocations it makes before setting busy.
  *
- * Effects. The effect tables in the isolate hold C closures (iso_effect)
- * that call h:dispatch(kind, op, ...) in the host. A host error is kept
- * in the host (UV_PENDING, keyed by the address of the marker raised in
- * the isolate); when that marker reaches iso_call, the original value is
- * raised. During a call, stack index 1 of the host's running C function
- * (call_body or build_body) is always the isolate itself.
+ * Crossings. Everything that passes between the host and the state is
+ * l_bridge.c's: copies of arguments and results, the effects (C closures
+ * in the state that call the handler's gate, which the isolate keeps from
+ * its build), and host errors kept and raised again. This file says when
+ * (iso_run, raise_error); the bridge says how. During a call, stack index
+ * 1 of the host's running C function (call_body or build_body) is always
+ * the isolate itself, which holds the bridge's user values.
+ *
+ * Calls into other binding files on iso:call's path: lxb_handler_borrow
+ * and lxb_handler_return (l_handler.c), lxc_copy / lxc_copy_bounded for
+ * each argument and result, and lxc_raise_error when the call fails.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include "l_isolate.h"
@@ -49,13 +55,15 @@
 
 #include "image.h"
 #include "l_arena.h"
-#include "l_copy.h"
+#include "l_bridge.h"
 #include "l_handler.h"
 #include "l_isolib.h"
 
+/* User values; 2 and 3 are the bridge's (l_bridge.h: the handler's gate,
+ * the host errors effects raised). */
 #define UV_HANDLER 1
-#define UV_PENDING 2 /* marker address -> the host error an effect raised */
-#define UV_NAME 3
+#define UV_NAME 4
+#define NUV 4
 
 #define DEFAULT_MAX_BYTES ((size_t)64 << 20)
 /* Building is held to max_bytes, but never to less than this. */
@@ -69,9 +77,8 @@ typedef struct LIsolate {
     lx_arena *home;     /* what the build allocated: the image's pages */
     lx_arena *cur;      /* where S allocates now: home, or the call's scope arena */
     lx_image image;
-    lua_State *L;       /* the host thread of the running call or build */
+    lxc_link link;      /* the host thread of the running call or build, the copy bound */
     size_t max_bytes;
-    size_t max_copy_bytes; /* what copying out may allocate in the host, per crossing */
     lua_Integer max_instructions; /* 0: none */
     lua_Integer instructions;     /* this call's, counted HOOK_PERIOD at a time */
     int period;
@@ -117,6 +124,11 @@ static LIsolate *owner(lua_State *T)
     void *ud = NULL;
     lua_getallocf(T, &ud);
     return ud;
+}
+
+lxc_link *lxb_iso_link(lua_State *T)
+{
+    return &owner(T)->link;
 }
 
 static void *iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
@@ -203,161 +215,7 @@ int *lxb_iso_close_depth(lua_State *T)
     return &owner(T)->close_depth;
 }
 
-/* ------------------------------------------------------------------ effects */
-
-/* Whether the host value at idx is a policy violation: its metatable is
- * lua/lexrt/policy.lua's Violation, the only one named lexrt.violation. */
-static int is_violation(lua_State *L, int idx)
-{
-    int yes = 0, t = luaL_getmetafield(L, idx, "__name");
-    if (t == LUA_TSTRING)
-        yes = strcmp(lua_tostring(L, -1), "lexrt.violation") == 0;
-    if (t != LUA_TNIL) /* getmetafield pushed the field */
-        lua_pop(L, 1);
-    return yes;
-}
-
-/* Raised inside the isolate when an effect's host error cannot be copied. */
-static int effect_marker_fallback(lua_State *T, const char *kind, const char *op, int type)
-{
-    lua_pushfstring(T, "%s.%s raised an error (a %s) that cannot enter the isolate", kind, op,
-                    lua_typename(T, type));
-    return 1;
-}
-
-/* isolate: copy_marker(index): a copy of the host value at that index. */
-static int copy_marker(lua_State *T)
-{
-    LIsolate *iso = owner(T);
-    lxc_where w = {"error value", 0, NULL, NULL, NULL};
-    lxc_copy(iso->L, (int)lua_tointeger(T, 1), T, T, &w);
-    return 1;
-}
-
-/*
- * An effect's host error (on the host's top): keep it in the host and
- * raise a marker in the isolate, a copy of it when it can cross. Code in
- * the isolate can catch the marker like any error; if it reaches
- * iso_call, the original host value is raised there.
- */
-static int effect_failed(lua_State *T, LIsolate *iso, const char *kind, const char *op)
-{
-    lua_State *L = iso->L;
-    int err = lua_gettop(L), st;
-    const void *marker;
-    lua_pushcfunction(T, copy_marker);
-    lua_pushinteger(T, err);
-    st = lua_pcall(T, 1, 1, 0);
-    if (st == LUA_ERRMEM)
-        return lua_error(T);
-    if (st != LUA_OK) {
-        lua_pop(T, 1);
-        effect_marker_fallback(T, kind, op, lua_type(L, err));
-    } else if (lua_type(T, -1) == LUA_TTABLE && is_violation(L, err)) {
-        lxb_isolib_mark_violation(T, -1);
-    }
-    marker = lua_topointer(T, -1);
-    if (marker != NULL) { /* a table or string; other values are their own copies */
-        if (lua_getiuservalue(L, 1, UV_PENDING) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setiuservalue(L, 1, UV_PENDING);
-        }
-        lua_pushvalue(L, err);
-        lua_rawsetp(L, -2, marker);
-    }
-    return lua_error(T);
-}
-
-/* isolate: effect_body(kind, op, args...), under iso_effect's pcall. */
-static int effect_body(lua_State *T)
-{
-    LIsolate *iso = owner(T);
-    lua_State *L = iso->L;
-    int n = lua_gettop(T) - 2, i, base, nres;
-    const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
-    lxc_where w = {"argument", 0, " to ", kind, op};
-    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
-    luaL_checkstack(L, n + 8, "too many effect arguments");
-    base = lua_gettop(L);
-    lua_getiuservalue(L, 1, UV_HANDLER);
-    lua_getfield(L, -1, "dispatch");
-    lua_insert(L, -2); /* dispatch h */
-    lua_pushstring(L, kind);
-    lua_pushstring(L, op);
-    for (i = 1; i <= n; i++) {
-        w.n = i;
-        lxc_copy_bounded(T, i + 2, L, T, &w, &b);
-    }
-    /* Not lua_pcallk: an effect that yields raises, as nothing may
-     * yield across iso:call. */
-    if (lua_pcall(L, n + 3, LUA_MULTRET, 0) != LUA_OK)
-        return effect_failed(T, iso, kind, op);
-    nres = lua_gettop(L) - base;
-    luaL_checkstack(T, nres + LUA_MINSTACK, "too many effect results");
-    w.what = "result";
-    w.link = " of ";
-    for (i = 1; i <= nres; i++) {
-        w.n = i;
-        lxc_copy(L, base + i, T, T, &w);
-    }
-    return nres;
-}
-
-/*
- * The function behind every effect in the isolate; upvalues: kind, op.
- * The work runs under a pcall of the isolate's so that, whatever
- * happens, the host's stack is put back before the isolate goes on.
- */
-static int iso_effect(lua_State *T)
-{
-    LIsolate *iso = owner(T);
-    lua_State *L = iso->L;
-    int base, st;
-    if (L == NULL)
-        return luaL_error(T, "effects are available only while the isolate runs");
-    luaL_checkstack(T, 3, "calling an effect");
-    base = lua_gettop(L);
-    lua_pushcfunction(T, effect_body);
-    lua_pushvalue(T, lua_upvalueindex(1));
-    lua_pushvalue(T, lua_upvalueindex(2));
-    lua_rotate(T, 1, 3);
-    st = lua_pcall(T, lua_gettop(T) - 1, LUA_MULTRET, 0);
-    lua_settop(L, base);
-    if (st != LUA_OK)
-        return lua_error(T);
-    return lua_gettop(T);
-}
-
 /* ------------------------------------------------------------------ building */
-
-/* A global table per effect kind, a function per operation. */
-static void set_effects(lua_State *S, lua_State *L, int effects)
-{
-    lua_pushnil(L);
-    while (lua_next(L, effects)) {
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
-            const char *kind = lua_tostring(L, -2);
-            if (lua_getglobal(S, kind) != LUA_TNIL)
-                luaL_error(S, "effect kind '%s' would hide the isolate's global of that name", kind);
-            lua_pop(S, 1);
-            lua_newtable(S);
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                if (lua_type(L, -2) == LUA_TSTRING) {
-                    lua_pushstring(S, kind);
-                    lua_pushstring(S, lua_tostring(L, -2));
-                    lua_pushcclosure(S, iso_effect, 2);
-                    lua_setfield(S, -2, lua_tostring(L, -2));
-                }
-                lua_pop(L, 1);
-            }
-            lua_setglobal(S, kind);
-        }
-        lua_pop(L, 1);
-    }
-}
 
 /*
  * isolate: build_run(iso). The host's build_body frame holds
@@ -366,11 +224,11 @@ static void set_effects(lua_State *S, lua_State *L, int effects)
 static int build_run(lua_State *S)
 {
     LIsolate *iso = lua_touserdata(S, 1);
-    lua_State *L = iso->L;
+    lua_State *L = iso->link.host;
     size_t len;
     const char *src = lua_tolstring(L, 3, &len);
     lxb_isolib_open(S, L, 5, iso->max_instructions > 0);
-    set_effects(S, L, 2);
+    lxc_set_effects(S, L, 2);
     lua_pushliteral(S, "instruction budget exceeded");
     lua_rawsetp(S, LUA_REGISTRYINDEX, &budget_key);
     if (luaL_loadbufferx(S, src, len, lua_tostring(L, 4), "t") != LUA_OK)
@@ -383,26 +241,14 @@ static int build_run(lua_State *S)
     return 0;
 }
 
-/* isolate: copy_error(err): the error value, copied onto the host. */
-static int copy_error(lua_State *S)
-{
-    LIsolate *iso = owner(S);
-    lxc_where w = {"error value", 0, NULL, NULL, NULL};
-    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
-    lxc_copy_bounded(S, 1, iso->L, S, &w, &b);
-    return 0;
-}
-
 /*
  * Raises in the host the error a call or the build ended with: the
- * original host value when an effect's marker got out, else a copy of
- * the isolate's error value (or why it cannot be copied).
+ * instruction or memory stop, worded here, else what the bridge makes of
+ * the isolate's error value (lxc_raise_error).
  */
 static int raise_error(lua_State *L, LIsolate *iso, int st)
 {
     lua_State *S = iso->S;
-    const void *marker;
-    int top = lua_gettop(L), t;
     if (iso->stopped) {
         iso->instruction_stops++;
         lua_pushfstring(L, "instruction budget exceeded (max_instructions = %I)", iso->max_instructions);
@@ -416,29 +262,7 @@ static int raise_error(lua_State *L, LIsolate *iso, int st)
                         (lua_Integer)(iso->building && iso->max_bytes < BUILD_MIN_BYTES ? BUILD_MIN_BYTES : iso->max_bytes));
         return lua_error(L);
     }
-    marker = lua_topointer(S, -1);
-    if (marker != NULL && lua_getiuservalue(L, 1, UV_PENDING) == LUA_TTABLE &&
-        lua_rawgetp(L, -1, marker) != LUA_TNIL)
-        return lua_error(L);
-    lua_settop(L, top);
-    t = lua_type(S, -1);
-    if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING) {
-        /* A plain value crosses without touching the isolate's state. */
-        lxc_where w = {"error value", 0, NULL, NULL, NULL};
-        luaL_checkstack(L, 2, NULL);
-        lxc_copy(S, -1, L, S, &w);
-        return lua_error(L);
-    }
-    lua_pushcfunction(S, copy_error);
-    lua_insert(S, -2);
-    if (lua_pcall(S, 1, 0, 0) != LUA_OK) {
-        lua_settop(L, top);
-        if (lua_type(S, -1) == LUA_TSTRING)
-            lua_pushstring(L, lua_tostring(S, -1));
-        else
-            lua_pushliteral(L, "the isolate's error value cannot be copied");
-    }
-    return lua_error(L);
+    return lxc_raise_error(L, S);
 }
 
 /* host: build_body(iso, effects, source, chunkname, libs) */
@@ -459,12 +283,12 @@ static int build_body(lua_State *L)
 static int l_new_isolate(lua_State *L)
 {
     LIsolate *iso;
-    size_t build_budget;
+    size_t build_budget, handler_max_bytes;
     lua_Integer copy_bytes = -1; /* -1: max_bytes */
-    int st;
-    if (!lxb_is_handler(L, 1))
+    int st, closed;
+    if (!lxb_is_handler(L, 1, &closed))
         return luaL_argerror(L, 1, lua_pushfstring(L, "handler must be a lexrt.handler, got %s", luaL_typename(L, 1)));
-    if (lxb_handler_closed(L, 1))
+    if (closed)
         return luaL_error(L, "handler is closed");
     luaL_checktype(L, 2, LUA_TSTRING);
     luaL_checktype(L, 3, LUA_TSTRING);
@@ -475,13 +299,13 @@ static int l_new_isolate(lua_State *L)
         luaL_argcheck(L, copy_bytes >= 0, 8, "max_copy_bytes must be a non-negative integer");
     }
     lua_settop(L, 7);
-    lxb_handler_push_effects(L, 1);
+    handler_max_bytes = lxb_handler_gate(L, 1);
     lua_insert(L, 2);
-    /* Stack: h effects source chunkname libs mb mi name */
+    /* Stack: h effects source chunkname libs mb mi name gate */
 
     /* Closed from birth (cf. lxb_new_arena_object): __gc has nothing to do
      * until the state exists. */
-    iso = lua_newuserdatauv(L, sizeof *iso, 3);
+    iso = lua_newuserdatauv(L, sizeof *iso, NUV);
     memset(iso, 0, sizeof *iso);
     iso->tag = &iso_tag;
     lx_image_init(&iso->image);
@@ -490,16 +314,18 @@ static int l_new_isolate(lua_State *L)
     lua_setiuservalue(L, -2, UV_HANDLER);
     lua_pushvalue(L, 8);
     lua_setiuservalue(L, -2, UV_NAME);
+    lua_pushvalue(L, 9);
+    lua_setiuservalue(L, -2, LXC_UV_GATE);
 
     if (lua_isnoneornil(L, 6)) {
-        size_t hb = lxb_handler_max_bytes(L, 1);
+        size_t hb = handler_max_bytes;
         iso->max_bytes = hb != LX_NO_BUDGET ? hb : DEFAULT_MAX_BYTES;
     } else {
         lua_Integer v = lxb_checkint(L, 6);
         luaL_argcheck(L, v >= 0, 6, "max_bytes must be a non-negative integer");
         iso->max_bytes = (size_t)v;
     }
-    iso->max_copy_bytes = copy_bytes >= 0 ? (size_t)copy_bytes : iso->max_bytes;
+    iso->link.max_copy_bytes = copy_bytes >= 0 ? (size_t)copy_bytes : iso->max_bytes;
     if (!lua_isnoneornil(L, 7)) {
         iso->max_instructions = lxb_checkint(L, 7);
         luaL_argcheck(L, iso->max_instructions > 0, 7, "max_instructions must be a positive integer");
@@ -508,7 +334,7 @@ static int l_new_isolate(lua_State *L)
     }
     build_budget = iso->max_bytes > BUILD_MIN_BYTES ? iso->max_bytes : BUILD_MIN_BYTES;
 
-    /* Stack: h effects source chunkname libs mb mi name iso */
+    /* Stack: h effects source chunkname libs mb mi name gate iso */
     iso->home = lx_arena_new(NULL, LX_PAGE_BYTES, build_budget, lxb_next_key(L));
     if (iso->home == NULL)
         return lxb_nomem(L);
@@ -521,7 +347,7 @@ static int l_new_isolate(lua_State *L)
     lua_gc(iso->S, LUA_GCSTOP);
 
     lua_pushcfunction(L, build_body);
-    lua_pushvalue(L, 9);
+    lua_pushvalue(L, 10);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
     lua_pushvalue(L, 4);
@@ -532,15 +358,15 @@ static int l_new_isolate(lua_State *L)
         lua_sethook(iso->S, iso_hook, LUA_MASKCOUNT, iso->period);
     iso->busy = 1;
     iso->building = 1;
-    iso->L = L;
+    iso->link.host = L;
     st = lua_pcall(L, 5, 0, 0);
     iso->busy = 0;
     iso->building = 0;
     iso->instructions = 0;
     iso->stopped = 0;
-    iso->L = NULL;
+    iso->link.host = NULL;
     lua_pushnil(L); /* what effects raised while building is done with */
-    lua_setiuservalue(L, 9, UV_PENDING);
+    lua_setiuservalue(L, 10, LXC_UV_PENDING);
     if (st != LUA_OK) {
         iso_free(iso);
         return lua_error(L);
@@ -550,7 +376,7 @@ static int l_new_isolate(lua_State *L)
         iso_free(iso);
         return lxb_nomem(L);
     }
-    lua_settop(L, 9);
+    lua_settop(L, 10);
     return 1;
 }
 
@@ -560,10 +386,10 @@ static int l_new_isolate(lua_State *L)
 static int iso_run(lua_State *S)
 {
     LIsolate *iso = lua_touserdata(S, 1);
-    lua_State *L = iso->L;
+    lua_State *L = iso->link.host;
     int n = lua_gettop(L) - 1, i, nres;
     lxc_where w = {"argument", 0, NULL, NULL, NULL};
-    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
+    lxc_budget b = {iso->link.max_copy_bytes, iso->link.max_copy_bytes, "max_copy_bytes"};
     lua_settop(S, 0);
     luaL_checkstack(S, n + LUA_MINSTACK, "too many arguments");
     lua_rawgetp(S, LUA_REGISTRYINDEX, &fn_key);
@@ -615,12 +441,16 @@ static int restore_timed(LIsolate *iso)
     return st;
 }
 
-/* iso:call(...) */
+/*
+ * iso:call(...): borrows a request scope from the handler, runs the call
+ * with the state allocating in the scope's arena, restores the image,
+ * and returns the scope: two calls into l_handler.c per call.
+ */
 static int iso_call(lua_State *L)
 {
     LIsolate *iso = check_open(L);
     int nargs = lua_gettop(L) - 1, st;
-    lua_Integer id, prev;
+    lxb_loan loan;
     lx_arena *a;
     if (iso->busy)
         return luaL_error(L, "isolate busy: %s is running a call", push_name(L, 1));
@@ -631,18 +461,16 @@ static int iso_call(lua_State *L)
     lua_insert(L, 2);
     lua_pushcfunction(L, call_body);
     lua_insert(L, 3); /* h iso call_body iso args... */
-    a = lxb_handler_enter(L, 1, &id);
+    a = lxb_handler_borrow(L, 1, &loan);
     /* Entering allocated: a __gc may have closed or used the isolate. */
     if (iso->S == NULL || iso->busy) {
-        lxb_handler_exit(L, 1, id);
+        lxb_handler_return(L, &loan);
         return luaL_error(L, iso->S == NULL ? "isolate is closed" : "isolate busy");
     }
     (void)lx_arena_set_budget(a, iso->max_bytes); /* a fresh arena holds nothing yet */
-    a->pinned++;
-    prev = lxb_handler_pin(L, 1, id);
     iso->busy = 1;
     iso->cur = a;
-    iso->L = L;
+    iso->link.host = L;
     iso->instructions = 0;
     iso->stopped = 0;
     iso->close_depth = 0;
@@ -661,7 +489,7 @@ static int iso_call(lua_State *L)
     if (iso->last_call_bytes > iso->peak_call_bytes)
         iso->peak_call_bytes = iso->last_call_bytes;
     iso->cur = NULL;
-    iso->L = NULL;
+    iso->link.host = NULL;
     iso->calls++;
     if (restore_timed(iso) == 0) {
         iso->restores++;
@@ -671,11 +499,9 @@ static int iso_call(lua_State *L)
         lua_pushliteral(L, "isolate lost its image and was closed");
     }
     iso->busy = 0;
-    a->pinned--;
-    lxb_handler_pin(L, 1, prev);
-    lxb_handler_exit(L, 1, id);
+    lxb_handler_return(L, &loan);
     lua_pushnil(L);
-    lua_setiuservalue(L, 2, UV_PENDING);
+    lua_setiuservalue(L, 2, LXC_UV_PENDING);
     if (st != LUA_OK) {
         iso->errors++;
         return lua_error(L);
@@ -704,7 +530,7 @@ static int iso_stats(lua_State *L)
     lxb_setint(L, "instruction_stops", iso->instruction_stops);
     lxb_setint(L, "memory_stops", iso->memory_stops);
     lxb_setint(L, "max_bytes", (lua_Integer)iso->max_bytes);
-    lxb_setint(L, "max_copy_bytes", (lua_Integer)iso->max_copy_bytes);
+    lxb_setint(L, "max_copy_bytes", (lua_Integer)iso->link.max_copy_bytes);
     if (iso->max_instructions > 0)
         lxb_setint(L, "max_instructions", iso->max_instructions);
     lua_pushboolean(L, iso->S == NULL);
