@@ -6,9 +6,6 @@
 
 #include <string.h>
 
-/* Pool bounds unless the handler says otherwise. */
-#define POOL_BYTES ((size_t)16 * 1024 * 1024)
-
 static int pool_gc(lua_State *L)
 {
     LPool *lp = lua_touserdata(L, 1);
@@ -38,7 +35,7 @@ static size_t opt_pool_pages(lua_State *L, int opts, size_t def)
 
 LPool *lxb_new_pool(lua_State *L, int opts, size_t page_size)
 {
-    size_t def_pages = POOL_BYTES / page_size; /* 1 when pages are 16 MiB */
+    size_t def_pages = LXB_POOL_BYTES / page_size; /* 1 when pages are 16 MiB */
     size_t pool_pages = opt_pool_pages(L, opts, def_pages);
     LPool *lp = lua_newuserdatauv(L, sizeof *lp, 0);
     memset(lp, 0, sizeof *lp);
@@ -49,7 +46,7 @@ LPool *lxb_new_pool(lua_State *L, int opts, size_t page_size)
         lua_setfield(L, -2, "__metatable");
     }
     lua_setmetatable(L, -2);
-    if (lx_pool_init(&lp->pool, page_size, pool_pages, POOL_BYTES) != 0)
+    if (lx_pool_init(&lp->pool, page_size, pool_pages, LXB_POOL_BYTES) != 0)
         luaL_error(L, "pool_pages out of range"); /* not reached: checked above */
     lp->live = 1;
     return lp;

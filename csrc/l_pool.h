@@ -13,6 +13,10 @@
 #pragma GCC visibility push(hidden)
 #endif
 
+/* The most bytes of free large chunks a handler's pool keeps; pool_pages
+ * defaults to this many bytes of pages. core.POOL_BYTES tells Lua. */
+#define LXB_POOL_BYTES ((size_t)16 * 1024 * 1024)
+
 typedef struct LPool {
     lx_pool pool;
     int users; /* open handlers drawing from it */
