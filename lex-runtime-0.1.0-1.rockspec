@@ -46,6 +46,7 @@ build = {
         "csrc/lbind.c",
         "csrc/l_arena.c",
         "csrc/l_bridge.c",
+        "csrc/l_bridge_copy.c",
         "csrc/l_handler.c",
         "csrc/l_isocharge.c",
         "csrc/l_isolate.c",

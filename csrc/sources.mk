@@ -15,6 +15,7 @@ LEXRT_CORE += sysmem.c
 LEXRT_BIND += lbind.c
 LEXRT_BIND += l_arena.c
 LEXRT_BIND += l_bridge.c
+LEXRT_BIND += l_bridge_copy.c
 LEXRT_BIND += l_handler.c
 LEXRT_BIND += l_isocharge.c
 LEXRT_BIND += l_isolate.c
