@@ -53,6 +53,7 @@ build = {
         "csrc/l_isolib.c",
         "csrc/l_isoutf8.c",
         "csrc/l_pool.c",
+        "csrc/l_scope.c",
         "csrc/l_strmatch.c",
         "csrc/lexrt.c",
       },

@@ -22,5 +22,6 @@ LEXRT_BIND += l_isolate.c
 LEXRT_BIND += l_isolib.c
 LEXRT_BIND += l_isoutf8.c
 LEXRT_BIND += l_pool.c
+LEXRT_BIND += l_scope.c
 LEXRT_BIND += l_strmatch.c
 LEXRT_BIND += lexrt.c
