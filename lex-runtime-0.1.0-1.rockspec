@@ -48,6 +48,7 @@ build = {
         "csrc/l_bridge.c",
         "csrc/l_bridge_copy.c",
         "csrc/l_handler.c",
+        "csrc/l_isobuild.c",
         "csrc/l_isocharge.c",
         "csrc/l_isolate.c",
         "csrc/l_isolib.c",

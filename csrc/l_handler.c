@@ -210,7 +210,8 @@ static int l_handler_gate(lua_State *L)
     return 1;
 }
 
-/* For isolates (l_isolate.c); the scope they borrow is l_scope.c's. */
+/* For isolates, at build (l_isobuild.c); the scope a call borrows is
+ * l_scope.c's. */
 int lxb_is_handler(lua_State *L, int idx, int *closed)
 {
     const LHandler *h = test_handler(L, idx);

@@ -1,7 +1,7 @@
 /*
  * The handler object (l_handler.c; its scopes: l_scope.c), as the other
- * binding files see it: what an isolate (l_isolate.c) needs of its
- * handler, at build and for each call. What the two files share besides
+ * binding files see it: what an isolate needs of its handler, at build
+ * (l_isobuild.c) and for each call (l_isolate.c). What the two files share besides
  * is l_handler_impl.h's.
  */
 #ifndef LEXRT_L_HANDLER_H

@@ -17,6 +17,7 @@ LEXRT_BIND += l_arena.c
 LEXRT_BIND += l_bridge.c
 LEXRT_BIND += l_bridge_copy.c
 LEXRT_BIND += l_handler.c
+LEXRT_BIND += l_isobuild.c
 LEXRT_BIND += l_isocharge.c
 LEXRT_BIND += l_isolate.c
 LEXRT_BIND += l_isolib.c
