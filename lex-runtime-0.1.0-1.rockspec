@@ -41,6 +41,7 @@ build = {
         "csrc/arena.c",
         "csrc/image.c",
         "csrc/pattern.c",
+        "csrc/pattern_plain.c",
         "csrc/pool.c",
         "csrc/sysmem.c",
         "csrc/lbind.c",

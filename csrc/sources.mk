@@ -9,6 +9,7 @@
 LEXRT_CORE += arena.c
 LEXRT_CORE += image.c
 LEXRT_CORE += pattern.c
+LEXRT_CORE += pattern_plain.c
 LEXRT_CORE += pool.c
 LEXRT_CORE += sysmem.c
 # The binding: the rest of lexrt.core.
