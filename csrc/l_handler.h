@@ -1,7 +1,8 @@
 /*
- * The handler object (l_handler.c), as the other binding files see it:
- * what an isolate (l_isolate.c) needs of its handler, at build and for
- * each call.
+ * The handler object (l_handler.c; its scopes: l_scope.c), as the other
+ * binding files see it: what an isolate needs of its handler, at build
+ * (l_isobuild.c) and for each call (l_isolate.c). What the two files share besides
+ * is l_handler_impl.h's.
  */
 #ifndef LEXRT_L_HANDLER_H
 #define LEXRT_L_HANDLER_H
@@ -32,7 +33,7 @@ size_t lxb_handler_gate(lua_State *L, int idx);
  * handler, and resetting or closing the arena raise "isolate busy".
  * return lifts the pins (an outer call's, saved in the loan, comes back)
  * and exits the scope, and with it the scopes whose guards fired while
- * the pin held them (l_handler.c, defer_exit). Loans nest (a call made
+ * the pin held them (l_scope.c, defer_exit). Loans nest (a call made
  * from inside a call's effect) and are returned in reverse order.
  */
 typedef struct lxb_loan {

@@ -2,10 +2,10 @@
  * Isolates: a request function running in a Lua state of its own whose
  * every allocation is bump-allocated in the handler's request scope.
  *
- * Memory. The state's allocator (iso_alloc) bumps in `cur`. While the
- * isolate is built, cur is the isolate's own arena (image_arena, not the
- * handler's: it outlives every scope); when the chunk has run, an image
- * of that arena is taken (csrc/image.c). A call enters a scope on the
+ * Memory. The state's allocator (lxb_iso_alloc) bumps in `cur`. While
+ * the isolate is built (l_isobuild.c), cur is the isolate's own arena
+ * (`home`, not the handler's: it outlives every scope); when the chunk
+ * has run, an image of that arena is taken (csrc/image.c). A call enters a scope on the
  * handler, points cur at the scope's arena (pages from the handler's
  * pool, so pages_live tells the truth), runs, and then restores the
  * image: the state's bytes are copied back over the same pages, so every
@@ -36,70 +36,35 @@
  * the isolate after the allocations it makes before setting busy.
  *
  * Crossings. Everything that passes between the host and the state is
- * l_bridge.c's: copies of arguments and results, the effects (C closures
- * in the state that call the handler's gate, which the isolate keeps from
- * its build), and host errors kept and raised again. This file says when
- * (iso_run, raise_error); the bridge says how. During a call, stack index
- * 1 of the host's running C function (call_body or build_body) is always
- * the isolate itself, which holds the bridge's user values.
+ * the bridge's (l_bridge.h): copies of arguments and results, the
+ * effects (C closures in the state that call the handler's gate, which
+ * the isolate keeps from its build), and host errors kept and raised
+ * again. This file says when (iso_run, lxb_iso_raise_error); the bridge
+ * says how. During a call, stack index 1 of the host's running C
+ * function (call_body, or l_isobuild.c's build_body) is always the
+ * isolate itself, which holds the bridge's user values.
  *
  * Calls into other binding files on iso:call's path: lxb_handler_borrow
- * and lxb_handler_return (l_handler.c), lxc_copy / lxc_copy_bounded for
+ * and lxb_handler_return (l_scope.c), lxc_copy / lxc_copy_bounded for
  * each argument and result, and lxc_raise_error when the call fails.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
-#include "l_isolate.h"
+#include "l_isolate_impl.h"
 
-#include <string.h>
 #include <time.h>
 
 #include "image.h"
 #include "l_arena.h"
 #include "l_bridge.h"
 #include "l_handler.h"
-#include "l_isolib.h"
 
-/* User values; 2 and 3 are the bridge's (l_bridge.h: the handler's gate,
- * the host errors effects raised). */
-#define UV_HANDLER 1
-#define UV_NAME 4
-#define NUV 4
-
-#define DEFAULT_MAX_BYTES ((size_t)64 << 20)
-/* Building is held to max_bytes, but never to less than this. */
-#define BUILD_MIN_BYTES ((size_t)64 << 20)
-/* VM instructions between two looks at the instruction budget. */
-#define HOOK_PERIOD 1000
-
-typedef struct LIsolate {
-    const void *tag;    /* &iso_tag: see lxb_test_object */
-    lua_State *S;       /* the isolate's state; NULL once closed */
-    lx_arena *home;     /* what the build allocated: the image's pages */
-    lx_arena *cur;      /* where S allocates now: home, or the call's scope arena */
-    lx_image image;
-    lxc_link link;      /* the host thread of the running call or build, the copy bound */
-    size_t max_bytes;
-    lua_Integer max_instructions; /* 0: none */
-    lua_Integer instructions;     /* this call's, counted HOOK_PERIOD at a time */
-    int period;
-    int busy;     /* a call or the build is running */
-    int building; /* the build is running */
-    int stopped;  /* this call (or the build) passed max_instructions */
-    int close_depth; /* nesting of coroutine.close (l_isolib.c) */
-    lua_Integer calls, errors, instruction_stops, memory_stops, restores;
-    lua_Integer restore_ns; /* time spent restoring the image, all calls */
-    size_t last_call_bytes, peak_call_bytes;
-    size_t last_call_pages, last_call_capacity, last_call_wasted;
-} LIsolate;
-
-static const char iso_tag = 'I';
-/* Registry keys inside the isolate (addresses: unique, never strings). */
-static const char fn_key = 'F';
-static const char budget_key = 'B';
+const char lxb_iso_tag = 'I';
+const char lxb_iso_fn_key = 'F';
+const char lxb_iso_budget_key = 'B';
 
 static LIsolate *test_isolate(lua_State *L, int idx)
 {
-    return lxb_test_object(L, idx, sizeof(LIsolate), &iso_tag);
+    return lxb_test_object(L, idx, sizeof(LIsolate), &lxb_iso_tag);
 }
 
 static LIsolate *check_any(lua_State *L)
@@ -131,7 +96,7 @@ lxc_link *lxb_iso_link(lua_State *T)
     return &owner(T)->link;
 }
 
-static void *iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
+void *lxb_iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
 {
     LIsolate *iso = ud;
     if (nsize == 0 || iso->cur == NULL)
@@ -142,7 +107,7 @@ static void *iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
 /* Drops the state: all of it lives in `home` and the scope arenas, so
  * giving back home's pages is the whole of it. lua_close is never
  * called: it would run the isolate's __gc metamethods. */
-static void iso_free(LIsolate *iso)
+void lxb_iso_free(LIsolate *iso)
 {
     lx_image_free(&iso->image);
     if (iso->home != NULL)
@@ -171,15 +136,15 @@ static const char *push_name(lua_State *L, int idx)
  * the isolate can keep it going; iso_call reports the stop whatever the
  * call's own outcome.
  */
-static void iso_hook(lua_State *T, lua_Debug *ar)
+void lxb_iso_hook(lua_State *T, lua_Debug *ar)
 {
     LIsolate *iso = owner(T);
     (void)ar;
     iso->instructions += iso->period;
     if (iso->stopped || iso->instructions > iso->max_instructions) {
         iso->stopped = 1;
-        lua_sethook(T, iso_hook, LUA_MASKCOUNT, 1);
-        lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key); /* allocates nothing */
+        lua_sethook(T, lxb_iso_hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(T, LUA_REGISTRYINDEX, &lxb_iso_budget_key); /* allocates nothing */
         lua_error(T);
     }
 }
@@ -194,8 +159,8 @@ void lxb_iso_charge(lua_State *T, lua_Integer n)
             iso->instructions += n;
     }
     if (iso->stopped) {
-        lua_sethook(T, iso_hook, LUA_MASKCOUNT, 1);
-        lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key); /* allocates nothing */
+        lua_sethook(T, lxb_iso_hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(T, LUA_REGISTRYINDEX, &lxb_iso_budget_key); /* allocates nothing */
         lua_error(T);
     }
 }
@@ -207,7 +172,7 @@ int lxb_iso_stopped(lua_State *T)
 
 void lxb_iso_push_stop(lua_State *T)
 {
-    lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key);
+    lua_rawgetp(T, LUA_REGISTRYINDEX, &lxb_iso_budget_key);
 }
 
 int *lxb_iso_close_depth(lua_State *T)
@@ -215,38 +180,14 @@ int *lxb_iso_close_depth(lua_State *T)
     return &owner(T)->close_depth;
 }
 
-/* ------------------------------------------------------------------ building */
-
-/*
- * isolate: build_run(iso). The host's build_body frame holds
- * iso effects source chunkname libs at 1..5.
- */
-static int build_run(lua_State *S)
-{
-    LIsolate *iso = lua_touserdata(S, 1);
-    lua_State *L = iso->link.host;
-    size_t len;
-    const char *src = lua_tolstring(L, 3, &len);
-    lxb_isolib_open(S, L, 5, iso->max_instructions > 0);
-    lxc_set_effects(S, L, 2);
-    lua_pushliteral(S, "instruction budget exceeded");
-    lua_rawsetp(S, LUA_REGISTRYINDEX, &budget_key);
-    if (luaL_loadbufferx(S, src, len, lua_tostring(L, 4), "t") != LUA_OK)
-        return lua_error(S);
-    lua_call(S, 0, 1);
-    if (lua_type(S, -1) != LUA_TFUNCTION)
-        return luaL_error(S, "the isolate's chunk must return the request function, got %s",
-                          luaL_typename(S, -1));
-    lua_rawsetp(S, LUA_REGISTRYINDEX, &fn_key);
-    return 0;
-}
+/* ------------------------------------------------------------------ errors */
 
 /*
  * Raises in the host the error a call or the build ended with: the
  * instruction or memory stop, worded here, else what the bridge makes of
  * the isolate's error value (lxc_raise_error).
  */
-static int raise_error(lua_State *L, LIsolate *iso, int st)
+int lxb_iso_raise_error(lua_State *L, LIsolate *iso, int st)
 {
     lua_State *S = iso->S;
     if (iso->stopped) {
@@ -265,121 +206,6 @@ static int raise_error(lua_State *L, LIsolate *iso, int st)
     return lxc_raise_error(L, S);
 }
 
-/* host: build_body(iso, effects, source, chunkname, libs) */
-static int build_body(lua_State *L)
-{
-    LIsolate *iso = lua_touserdata(L, 1);
-    lua_State *S = iso->S;
-    int st;
-    lua_pushcfunction(S, build_run);
-    lua_pushlightuserdata(S, iso);
-    st = lua_pcall(S, 1, 0, 0);
-    if (st != LUA_OK)
-        return raise_error(L, iso, st);
-    return 0;
-}
-
-/* core.new_isolate(h, source, chunkname, libs, max_bytes, max_instructions, name [, max_copy_bytes]) */
-static int l_new_isolate(lua_State *L)
-{
-    LIsolate *iso;
-    size_t build_budget, handler_max_bytes;
-    lua_Integer copy_bytes = -1; /* -1: max_bytes */
-    int st, closed;
-    if (!lxb_is_handler(L, 1, &closed))
-        return luaL_argerror(L, 1, lua_pushfstring(L, "handler must be a lexrt.handler, got %s", luaL_typename(L, 1)));
-    if (closed)
-        return luaL_error(L, "handler is closed");
-    luaL_checktype(L, 2, LUA_TSTRING);
-    luaL_checktype(L, 3, LUA_TSTRING);
-    luaL_checktype(L, 4, LUA_TTABLE);
-    luaL_checktype(L, 7, LUA_TSTRING);
-    if (!lua_isnoneornil(L, 8)) {
-        copy_bytes = lxb_checkint(L, 8);
-        luaL_argcheck(L, copy_bytes >= 0, 8, "max_copy_bytes must be a non-negative integer");
-    }
-    lua_settop(L, 7);
-    handler_max_bytes = lxb_handler_gate(L, 1);
-    lua_insert(L, 2);
-    /* Stack: h effects source chunkname libs mb mi name gate */
-
-    /* Closed from birth (cf. lxb_new_arena_object): __gc has nothing to do
-     * until the state exists. */
-    iso = lua_newuserdatauv(L, sizeof *iso, NUV);
-    memset(iso, 0, sizeof *iso);
-    iso->tag = &iso_tag;
-    lx_image_init(&iso->image);
-    luaL_setmetatable(L, "lexrt.isolate");
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, UV_HANDLER);
-    lua_pushvalue(L, 8);
-    lua_setiuservalue(L, -2, UV_NAME);
-    lua_pushvalue(L, 9);
-    lua_setiuservalue(L, -2, LXC_UV_GATE);
-
-    if (lua_isnoneornil(L, 6)) {
-        size_t hb = handler_max_bytes;
-        iso->max_bytes = hb != LX_NO_BUDGET ? hb : DEFAULT_MAX_BYTES;
-    } else {
-        lua_Integer v = lxb_checkint(L, 6);
-        luaL_argcheck(L, v >= 0, 6, "max_bytes must be a non-negative integer");
-        iso->max_bytes = (size_t)v;
-    }
-    iso->link.max_copy_bytes = copy_bytes >= 0 ? (size_t)copy_bytes : iso->max_bytes;
-    if (!lua_isnoneornil(L, 7)) {
-        iso->max_instructions = lxb_checkint(L, 7);
-        luaL_argcheck(L, iso->max_instructions > 0, 7, "max_instructions must be a positive integer");
-        /* Below one period, the first look is one past the budget: exact. */
-        iso->period = iso->max_instructions < HOOK_PERIOD ? (int)iso->max_instructions + 1 : HOOK_PERIOD;
-    }
-    build_budget = iso->max_bytes > BUILD_MIN_BYTES ? iso->max_bytes : BUILD_MIN_BYTES;
-
-    /* Stack: h effects source chunkname libs mb mi name gate iso */
-    iso->home = lx_arena_new(NULL, LX_PAGE_BYTES, build_budget, lxb_next_key(L));
-    if (iso->home == NULL)
-        return lxb_nomem(L);
-    iso->cur = iso->home;
-    iso->S = lua_newstate(iso_alloc, iso);
-    if (iso->S == NULL) {
-        iso_free(iso);
-        return lxb_nomem(L);
-    }
-    lua_gc(iso->S, LUA_GCSTOP);
-
-    lua_pushcfunction(L, build_body);
-    lua_pushvalue(L, 10);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_pushvalue(L, 4);
-    lua_pushvalue(L, 5);
-    /* The hook is set before the build, so that the build is held to
-     * max_instructions too and coroutines it makes inherit the hook. */
-    if (iso->max_instructions > 0)
-        lua_sethook(iso->S, iso_hook, LUA_MASKCOUNT, iso->period);
-    iso->busy = 1;
-    iso->building = 1;
-    iso->link.host = L;
-    st = lua_pcall(L, 5, 0, 0);
-    iso->busy = 0;
-    iso->building = 0;
-    iso->instructions = 0;
-    iso->stopped = 0;
-    iso->link.host = NULL;
-    lua_pushnil(L); /* what effects raised while building is done with */
-    lua_setiuservalue(L, 10, LXC_UV_PENDING);
-    if (st != LUA_OK) {
-        iso_free(iso);
-        return lua_error(L);
-    }
-    iso->cur = NULL;
-    if (lx_image_take(&iso->image, iso->home) != 0) {
-        iso_free(iso);
-        return lxb_nomem(L);
-    }
-    lua_settop(L, 10);
-    return 1;
-}
-
 /* ------------------------------------------------------------------ calls */
 
 /* isolate: iso_run(iso). The host's call_body frame holds iso args... */
@@ -392,7 +218,7 @@ static int iso_run(lua_State *S)
     lxc_budget b = {iso->link.max_copy_bytes, iso->link.max_copy_bytes, "max_copy_bytes"};
     lua_settop(S, 0);
     luaL_checkstack(S, n + LUA_MINSTACK, "too many arguments");
-    lua_rawgetp(S, LUA_REGISTRYINDEX, &fn_key);
+    lua_rawgetp(S, LUA_REGISTRYINDEX, &lxb_iso_fn_key);
     for (i = 1; i <= n; i++) {
         w.n = i;
         lxc_copy(L, i + 1, S, S, &w);
@@ -420,7 +246,7 @@ static int call_body(lua_State *L)
     if (st == LUA_OK && !iso->stopped)
         return lua_gettop(L) - top;
     lua_settop(L, top);
-    return raise_error(L, iso, st);
+    return lxb_iso_raise_error(L, iso, st);
 }
 
 static lua_Integer now_ns(void)
@@ -444,7 +270,7 @@ static int restore_timed(LIsolate *iso)
 /*
  * iso:call(...): borrows a request scope from the handler, runs the call
  * with the state allocating in the scope's arena, restores the image,
- * and returns the scope: two calls into l_handler.c per call.
+ * and returns the scope: two calls into l_scope.c per call.
  */
 static int iso_call(lua_State *L)
 {
@@ -494,7 +320,7 @@ static int iso_call(lua_State *L)
     if (restore_timed(iso) == 0) {
         iso->restores++;
     } else {
-        iso_free(iso); /* cannot happen: home is never reset; never run a broken state */
+        lxb_iso_free(iso); /* cannot happen: home is never reset; never run a broken state */
         st = LUA_ERRRUN;
         lua_pushliteral(L, "isolate lost its image and was closed");
     }
@@ -543,7 +369,7 @@ static int iso_close(lua_State *L)
     LIsolate *iso = check_any(L);
     if (iso->busy)
         return luaL_error(L, "isolate busy: %s is running a call", push_name(L, 1));
-    iso_free(iso);
+    lxb_iso_free(iso);
     return 0;
 }
 
@@ -554,7 +380,7 @@ static int iso_gc(lua_State *L)
 {
     LIsolate *iso = check_any(L);
     if (!iso->busy)
-        iso_free(iso);
+        lxb_iso_free(iso);
     return 0;
 }
 
@@ -599,7 +425,7 @@ static const luaL_Reg isolate_meta[] = {
 };
 
 static const luaL_Reg isolate_funcs[] = {
-    {"new_isolate", l_new_isolate},
+    {"new_isolate", lxb_new_isolate},
     {"is_isolate", l_is_isolate},
     {NULL, NULL},
 };

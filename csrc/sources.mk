@@ -9,17 +9,21 @@
 LEXRT_CORE += arena.c
 LEXRT_CORE += image.c
 LEXRT_CORE += pattern.c
+LEXRT_CORE += pattern_plain.c
 LEXRT_CORE += pool.c
 LEXRT_CORE += sysmem.c
 # The binding: the rest of lexrt.core.
 LEXRT_BIND += lbind.c
 LEXRT_BIND += l_arena.c
 LEXRT_BIND += l_bridge.c
+LEXRT_BIND += l_bridge_copy.c
 LEXRT_BIND += l_handler.c
+LEXRT_BIND += l_isobuild.c
 LEXRT_BIND += l_isocharge.c
 LEXRT_BIND += l_isolate.c
 LEXRT_BIND += l_isolib.c
 LEXRT_BIND += l_isoutf8.c
 LEXRT_BIND += l_pool.c
+LEXRT_BIND += l_scope.c
 LEXRT_BIND += l_strmatch.c
 LEXRT_BIND += lexrt.c
