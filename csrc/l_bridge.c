@@ -98,6 +98,12 @@ static int effect_body(lua_State *T)
     lxc_budget b = {link->max_copy_bytes, link->max_copy_bytes, "max_copy_bytes"};
     luaL_checkstack(L, n + 8, "too many effect arguments");
     base = lua_gettop(L);
+    /* Closing the handler is refused while a call holds its scope, but
+     * not while the chunk is built: an effect may have closed it. */
+    if (lxb_iso_handler_closed(L, 1)) {
+        lua_pushliteral(L, "handler is closed");
+        return effect_failed(T, L, kind, op);
+    }
     lua_getiuservalue(L, 1, LXC_UV_GATE); /* gate(kind, op, args...) */
     lua_pushstring(L, kind);
     lua_pushstring(L, op);

@@ -96,6 +96,15 @@ lxc_link *lxb_iso_link(lua_State *T)
     return &owner(T)->link;
 }
 
+int lxb_iso_handler_closed(lua_State *L, int idx)
+{
+    int closed = 1;
+    lua_getiuservalue(L, idx, UV_HANDLER);
+    lxb_is_handler(L, -1, &closed);
+    lua_pop(L, 1);
+    return closed;
+}
+
 void *lxb_iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
 {
     LIsolate *iso = ud;

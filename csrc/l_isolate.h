@@ -32,6 +32,8 @@ void lxb_iso_push_stop(lua_State *T);
 
 /* The bridge's view of T's isolate (l_bridge.h). */
 lxc_link *lxb_iso_link(lua_State *T);
+/* Whether the handler of the isolate at idx (on the host L) is closed. */
+int lxb_iso_handler_closed(lua_State *L, int idx);
 
 /* The nesting of coroutine.close in the running call (l_isolib.c keeps
  * it; every call and the build start it at 0). */

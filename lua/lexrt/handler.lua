@@ -87,18 +87,17 @@ local function resolve(gate, kind, op, ...)
 end
 
 -- The gate. An isolate calls it for each of its effects, as the C handler
--- hands it over (csrc/l_handler.h, lxb_handler_gate); h:dispatch passes
--- through it too. It keeps its handler to refuse once that is closed
--- (an effect can close it while an isolate is being built).
+-- hands it over (csrc/l_handler.h, lxb_handler_gate), once C has seen
+-- that the handler is still open (an effect can close it while an
+-- isolate is being built): the effect path never crosses back into C.
 local Gate = { __metatable = "lexrt.gate" }
 function Gate.__call(gate, kind, op, ...)
-  check_open(gate.handler, "dispatch")
   local f = resolve(gate, kind, op, ...)
   return f(...)
 end
 
 local function new_gate(p, effects, deny)
-  return setmetatable({ policy = p, effects = effects, spent = 0, deny = deny, handler = false }, Gate)
+  return setmetatable({ policy = p, effects = effects, spent = 0, deny = deny }, Gate)
 end
 
 local function make(opts, deny)
@@ -120,9 +119,7 @@ local function make(opts, deny)
   local gate = new_gate(p, check_effects(opts.effects), deny)
   -- Named `handler` so that C argument errors read "to 'handler'".
   local handler = new_handler
-  local h = handler(opts, gate, gate.effects)
-  gate.handler = h
-  return h
+  return handler(opts, gate, gate.effects)
 end
 
 function M.new(opts)
@@ -163,9 +160,7 @@ end
 function methods:spawn_for_worker()
   local parent = check_open(self, "spawn_for_worker")
   local gate = new_gate(parent.policy, parent.effects, parent.deny)
-  local worker = new_handler({}, gate, gate.effects, self)
-  gate.handler = worker
-  return worker
+  return new_handler({}, gate, gate.effects, self)
 end
 
 local front = core._handler_front(methods)
