@@ -108,7 +108,6 @@ lx_arena *lx_arena_new(lx_pool *pool, size_t page_size, size_t max_bytes, uint64
     a->npages = a->ipage = a->nchunks = 0;
     a->large_allocs = a->wasted = a->peak_bytes = 0;
     a->resets = 0;
-    a->pinned = 0;
     empty_window(a);
     return a;
 }

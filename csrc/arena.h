@@ -107,9 +107,6 @@ typedef struct lx_arena {
     unsigned long long resets;
     lx_pool *pool;  /* where pages and chunks come from and go back to */
     lx_pool own;    /* used when the caller gave no pool */
-    /* Non-zero while a foreign allocator (an isolate's Lua state) holds
-     * blocks here: the binding then refuses reset and close. */
-    int pinned;
 } lx_arena;
 
 typedef struct lx_stats {

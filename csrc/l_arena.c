@@ -73,6 +73,7 @@ LArena *lxb_new_arena_object(lua_State *L, int nuv, int mt)
     LArena *la = lua_newuserdatauv(L, sizeof *la, nuv);
     la->tag = &lxb_arena_tag;
     la->a = NULL;
+    la->pinned = 0;
     lua_pushvalue(L, mt);
     lua_setmetatable(L, -2);
     return la;
@@ -404,8 +405,9 @@ static int busy_error(lua_State *L)
 
 static int a_reset(lua_State *L)
 {
-    lx_arena *a = check_open(L);
-    if (a->pinned)
+    LArena *la = check_any(L);
+    lx_arena *a = open_arena(L, la);
+    if (la->pinned)
         return busy_error(L);
     lx_arena_reset(a);
     return 0;
@@ -414,7 +416,7 @@ static int a_reset(lua_State *L)
 static int a_close(lua_State *L)
 {
     LArena *la = check_any(L);
-    if (la->a != NULL && la->a->pinned)
+    if (la->a != NULL && la->pinned)
         return busy_error(L);
     if (la->a != NULL) {
         lx_arena_free(la->a);

@@ -14,10 +14,13 @@
 
 /* The arena object. `a` is NULL once closed (or once its scope exited).
  * A scope's arena keeps its handler alive through user value 1. `tag` is
- * &lxb_arena_tag (see lxb_test_object). */
+ * &lxb_arena_tag (see lxb_test_object). `pinned`: non-zero while an
+ * isolate call's Lua state lives in `a` (the handler's loan, l_handler.h);
+ * reset and close then refuse: "isolate busy". */
 typedef struct LArena {
     const void *tag;
     lx_arena *a;
+    int pinned;
 } LArena;
 
 extern const char lxb_arena_tag;

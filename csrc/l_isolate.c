@@ -2,10 +2,10 @@
  * Isolates: a request function running in a Lua state of its own whose
  * every allocation is bump-allocated in the handler's request scope.
  *
- * Memory. The state's allocator (iso_alloc) bumps in `cur`. While the
- * isolate is built, cur is the isolate's own arena (image_arena, not the
- * handler's: it outlives every scope); when the chunk has run, an image
- * of that arena is taken (csrc/image.c). A call enters a scope on the
+ * Memory. The state's allocator (lxb_iso_alloc) bumps in `cur`. While
+ * the isolate is built (l_isobuild.c), cur is the isolate's own arena
+ * (`home`, not the handler's: it outlives every scope); when the chunk
+ * has run, an image of that arena is taken (csrc/image.c). A call enters a scope on the
  * handler, points cur at the scope's arena (pages from the handler's
  * pool, so pages_live tells the truth), runs, and then restores the
  * image: the state's bytes are copied back over the same pages, so every
@@ -26,73 +26,45 @@
  * sound only because nothing touches the state again before the image is
  * restored, which iso_call always does first.
  *
- * Reentrancy. While a call runs (busy), the call's scope is pinned on the
- * handler and its arena is pinned: exiting that scope or one below it,
+ * Reentrancy. While a call runs (busy), it holds the handler's loan of a
+ * scope (lxb_handler_borrow, l_handler.h): the scope and its arena are
+ * pinned, and exiting that scope or one below it,
  * closing the handler, resetting or closing the arena, closing the
  * isolate or calling it again all raise "isolate busy". Any host
  * allocation can run a __gc, which can reach these objects: that is why
  * the checks are in the objects themselves, and why iso_call re-checks
  * the isolate after the allocations it makes before setting busy.
  *
- * Effects. The effect tables in the isolate hold C closures (iso_effect)
- * that call h:dispatch(kind, op, ...) in the host. A host error is kept
- * in the host (UV_PENDING, keyed by the address of the marker raised in
- * the isolate); when that marker reaches iso_call, the original value is
- * raised. During a call, stack index 1 of the host's running C function
- * (call_body or build_body) is always the isolate itself.
+ * Crossings. Everything that passes between the host and the state is
+ * the bridge's (l_bridge.h): copies of arguments and results, the
+ * effects (C closures in the state that call the handler's gate, which
+ * the isolate keeps from its build), and host errors kept and raised
+ * again. This file says when (iso_run, lxb_iso_raise_error); the bridge
+ * says how. During a call, stack index 1 of the host's running C
+ * function (call_body, or l_isobuild.c's build_body) is always the
+ * isolate itself, which holds the bridge's user values.
+ *
+ * Calls into other binding files on iso:call's path: lxb_handler_borrow
+ * and lxb_handler_return (l_scope.c), lxc_copy / lxc_copy_bounded for
+ * each argument and result, and lxc_raise_error when the call fails.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
-#include "l_isolate.h"
+#include "l_isolate_impl.h"
 
-#include <string.h>
 #include <time.h>
 
 #include "image.h"
 #include "l_arena.h"
-#include "l_copy.h"
+#include "l_bridge.h"
 #include "l_handler.h"
-#include "l_isolib.h"
 
-#define UV_HANDLER 1
-#define UV_PENDING 2 /* marker address -> the host error an effect raised */
-#define UV_NAME 3
-
-#define DEFAULT_MAX_BYTES ((size_t)64 << 20)
-/* Building is held to max_bytes, but never to less than this. */
-#define BUILD_MIN_BYTES ((size_t)64 << 20)
-/* VM instructions between two looks at the instruction budget. */
-#define HOOK_PERIOD 1000
-
-typedef struct LIsolate {
-    const void *tag;    /* &iso_tag: see lxb_test_object */
-    lua_State *S;       /* the isolate's state; NULL once closed */
-    lx_arena *home;     /* what the build allocated: the image's pages */
-    lx_arena *cur;      /* where S allocates now: home, or the call's scope arena */
-    lx_image image;
-    lua_State *L;       /* the host thread of the running call or build */
-    size_t max_bytes;
-    size_t max_copy_bytes; /* what copying out may allocate in the host, per crossing */
-    lua_Integer max_instructions; /* 0: none */
-    lua_Integer instructions;     /* this call's, counted HOOK_PERIOD at a time */
-    int period;
-    int busy;     /* a call or the build is running */
-    int building; /* the build is running */
-    int stopped;  /* this call (or the build) passed max_instructions */
-    int close_depth; /* nesting of coroutine.close (l_isolib.c) */
-    lua_Integer calls, errors, instruction_stops, memory_stops, restores;
-    lua_Integer restore_ns; /* time spent restoring the image, all calls */
-    size_t last_call_bytes, peak_call_bytes;
-    size_t last_call_pages, last_call_capacity, last_call_wasted;
-} LIsolate;
-
-static const char iso_tag = 'I';
-/* Registry keys inside the isolate (addresses: unique, never strings). */
-static const char fn_key = 'F';
-static const char budget_key = 'B';
+const char lxb_iso_tag = 'I';
+const char lxb_iso_fn_key = 'F';
+const char lxb_iso_budget_key = 'B';
 
 static LIsolate *test_isolate(lua_State *L, int idx)
 {
-    return lxb_test_object(L, idx, sizeof(LIsolate), &iso_tag);
+    return lxb_test_object(L, idx, sizeof(LIsolate), &lxb_iso_tag);
 }
 
 static LIsolate *check_any(lua_State *L)
@@ -119,7 +91,21 @@ static LIsolate *owner(lua_State *T)
     return ud;
 }
 
-static void *iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
+lxc_link *lxb_iso_link(lua_State *T)
+{
+    return &owner(T)->link;
+}
+
+int lxb_iso_handler_closed(lua_State *L, int idx)
+{
+    int closed = 1;
+    lua_getiuservalue(L, idx, UV_HANDLER);
+    lxb_is_handler(L, -1, &closed);
+    lua_pop(L, 1);
+    return closed;
+}
+
+void *lxb_iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
 {
     LIsolate *iso = ud;
     if (nsize == 0 || iso->cur == NULL)
@@ -130,7 +116,7 @@ static void *iso_alloc(void *ud, void *p, size_t osize, size_t nsize)
 /* Drops the state: all of it lives in `home` and the scope arenas, so
  * giving back home's pages is the whole of it. lua_close is never
  * called: it would run the isolate's __gc metamethods. */
-static void iso_free(LIsolate *iso)
+void lxb_iso_free(LIsolate *iso)
 {
     lx_image_free(&iso->image);
     if (iso->home != NULL)
@@ -159,15 +145,15 @@ static const char *push_name(lua_State *L, int idx)
  * the isolate can keep it going; iso_call reports the stop whatever the
  * call's own outcome.
  */
-static void iso_hook(lua_State *T, lua_Debug *ar)
+void lxb_iso_hook(lua_State *T, lua_Debug *ar)
 {
     LIsolate *iso = owner(T);
     (void)ar;
     iso->instructions += iso->period;
     if (iso->stopped || iso->instructions > iso->max_instructions) {
         iso->stopped = 1;
-        lua_sethook(T, iso_hook, LUA_MASKCOUNT, 1);
-        lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key); /* allocates nothing */
+        lua_sethook(T, lxb_iso_hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(T, LUA_REGISTRYINDEX, &lxb_iso_budget_key); /* allocates nothing */
         lua_error(T);
     }
 }
@@ -182,8 +168,8 @@ void lxb_iso_charge(lua_State *T, lua_Integer n)
             iso->instructions += n;
     }
     if (iso->stopped) {
-        lua_sethook(T, iso_hook, LUA_MASKCOUNT, 1);
-        lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key); /* allocates nothing */
+        lua_sethook(T, lxb_iso_hook, LUA_MASKCOUNT, 1);
+        lua_rawgetp(T, LUA_REGISTRYINDEX, &lxb_iso_budget_key); /* allocates nothing */
         lua_error(T);
     }
 }
@@ -195,7 +181,7 @@ int lxb_iso_stopped(lua_State *T)
 
 void lxb_iso_push_stop(lua_State *T)
 {
-    lua_rawgetp(T, LUA_REGISTRYINDEX, &budget_key);
+    lua_rawgetp(T, LUA_REGISTRYINDEX, &lxb_iso_budget_key);
 }
 
 int *lxb_iso_close_depth(lua_State *T)
@@ -203,206 +189,16 @@ int *lxb_iso_close_depth(lua_State *T)
     return &owner(T)->close_depth;
 }
 
-/* ------------------------------------------------------------------ effects */
-
-/* Whether the host value at idx is a policy violation: its metatable is
- * lua/lexrt/policy.lua's Violation, the only one named lexrt.violation. */
-static int is_violation(lua_State *L, int idx)
-{
-    int yes = 0, t = luaL_getmetafield(L, idx, "__name");
-    if (t == LUA_TSTRING)
-        yes = strcmp(lua_tostring(L, -1), "lexrt.violation") == 0;
-    if (t != LUA_TNIL) /* getmetafield pushed the field */
-        lua_pop(L, 1);
-    return yes;
-}
-
-/* Raised inside the isolate when an effect's host error cannot be copied. */
-static int effect_marker_fallback(lua_State *T, const char *kind, const char *op, int type)
-{
-    lua_pushfstring(T, "%s.%s raised an error (a %s) that cannot enter the isolate", kind, op,
-                    lua_typename(T, type));
-    return 1;
-}
-
-/* isolate: copy_marker(index): a copy of the host value at that index. */
-static int copy_marker(lua_State *T)
-{
-    LIsolate *iso = owner(T);
-    lxc_where w = {"error value", 0, NULL, NULL, NULL};
-    lxc_copy(iso->L, (int)lua_tointeger(T, 1), T, T, &w);
-    return 1;
-}
-
-/*
- * An effect's host error (on the host's top): keep it in the host and
- * raise a marker in the isolate, a copy of it when it can cross. Code in
- * the isolate can catch the marker like any error; if it reaches
- * iso_call, the original host value is raised there.
- */
-static int effect_failed(lua_State *T, LIsolate *iso, const char *kind, const char *op)
-{
-    lua_State *L = iso->L;
-    int err = lua_gettop(L), st;
-    const void *marker;
-    lua_pushcfunction(T, copy_marker);
-    lua_pushinteger(T, err);
-    st = lua_pcall(T, 1, 1, 0);
-    if (st == LUA_ERRMEM)
-        return lua_error(T);
-    if (st != LUA_OK) {
-        lua_pop(T, 1);
-        effect_marker_fallback(T, kind, op, lua_type(L, err));
-    } else if (lua_type(T, -1) == LUA_TTABLE && is_violation(L, err)) {
-        lxb_isolib_mark_violation(T, -1);
-    }
-    marker = lua_topointer(T, -1);
-    if (marker != NULL) { /* a table or string; other values are their own copies */
-        if (lua_getiuservalue(L, 1, UV_PENDING) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setiuservalue(L, 1, UV_PENDING);
-        }
-        lua_pushvalue(L, err);
-        lua_rawsetp(L, -2, marker);
-    }
-    return lua_error(T);
-}
-
-/* isolate: effect_body(kind, op, args...), under iso_effect's pcall. */
-static int effect_body(lua_State *T)
-{
-    LIsolate *iso = owner(T);
-    lua_State *L = iso->L;
-    int n = lua_gettop(T) - 2, i, base, nres;
-    const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
-    lxc_where w = {"argument", 0, " to ", kind, op};
-    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
-    luaL_checkstack(L, n + 8, "too many effect arguments");
-    base = lua_gettop(L);
-    lua_getiuservalue(L, 1, UV_HANDLER);
-    lua_getfield(L, -1, "dispatch");
-    lua_insert(L, -2); /* dispatch h */
-    lua_pushstring(L, kind);
-    lua_pushstring(L, op);
-    for (i = 1; i <= n; i++) {
-        w.n = i;
-        lxc_copy_bounded(T, i + 2, L, T, &w, &b);
-    }
-    /* Not lua_pcallk: an effect that yields raises, as nothing may
-     * yield across iso:call. */
-    if (lua_pcall(L, n + 3, LUA_MULTRET, 0) != LUA_OK)
-        return effect_failed(T, iso, kind, op);
-    nres = lua_gettop(L) - base;
-    luaL_checkstack(T, nres + LUA_MINSTACK, "too many effect results");
-    w.what = "result";
-    w.link = " of ";
-    for (i = 1; i <= nres; i++) {
-        w.n = i;
-        lxc_copy(L, base + i, T, T, &w);
-    }
-    return nres;
-}
-
-/*
- * The function behind every effect in the isolate; upvalues: kind, op.
- * The work runs under a pcall of the isolate's so that, whatever
- * happens, the host's stack is put back before the isolate goes on.
- */
-static int iso_effect(lua_State *T)
-{
-    LIsolate *iso = owner(T);
-    lua_State *L = iso->L;
-    int base, st;
-    if (L == NULL)
-        return luaL_error(T, "effects are available only while the isolate runs");
-    luaL_checkstack(T, 3, "calling an effect");
-    base = lua_gettop(L);
-    lua_pushcfunction(T, effect_body);
-    lua_pushvalue(T, lua_upvalueindex(1));
-    lua_pushvalue(T, lua_upvalueindex(2));
-    lua_rotate(T, 1, 3);
-    st = lua_pcall(T, lua_gettop(T) - 1, LUA_MULTRET, 0);
-    lua_settop(L, base);
-    if (st != LUA_OK)
-        return lua_error(T);
-    return lua_gettop(T);
-}
-
-/* ------------------------------------------------------------------ building */
-
-/* A global table per effect kind, a function per operation. */
-static void set_effects(lua_State *S, lua_State *L, int effects)
-{
-    lua_pushnil(L);
-    while (lua_next(L, effects)) {
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
-            const char *kind = lua_tostring(L, -2);
-            if (lua_getglobal(S, kind) != LUA_TNIL)
-                luaL_error(S, "effect kind '%s' would hide the isolate's global of that name", kind);
-            lua_pop(S, 1);
-            lua_newtable(S);
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                if (lua_type(L, -2) == LUA_TSTRING) {
-                    lua_pushstring(S, kind);
-                    lua_pushstring(S, lua_tostring(L, -2));
-                    lua_pushcclosure(S, iso_effect, 2);
-                    lua_setfield(S, -2, lua_tostring(L, -2));
-                }
-                lua_pop(L, 1);
-            }
-            lua_setglobal(S, kind);
-        }
-        lua_pop(L, 1);
-    }
-}
-
-/*
- * isolate: build_run(iso). The host's build_body frame holds
- * iso effects source chunkname libs at 1..5.
- */
-static int build_run(lua_State *S)
-{
-    LIsolate *iso = lua_touserdata(S, 1);
-    lua_State *L = iso->L;
-    size_t len;
-    const char *src = lua_tolstring(L, 3, &len);
-    lxb_isolib_open(S, L, 5, iso->max_instructions > 0);
-    set_effects(S, L, 2);
-    lua_pushliteral(S, "instruction budget exceeded");
-    lua_rawsetp(S, LUA_REGISTRYINDEX, &budget_key);
-    if (luaL_loadbufferx(S, src, len, lua_tostring(L, 4), "t") != LUA_OK)
-        return lua_error(S);
-    lua_call(S, 0, 1);
-    if (lua_type(S, -1) != LUA_TFUNCTION)
-        return luaL_error(S, "the isolate's chunk must return the request function, got %s",
-                          luaL_typename(S, -1));
-    lua_rawsetp(S, LUA_REGISTRYINDEX, &fn_key);
-    return 0;
-}
-
-/* isolate: copy_error(err): the error value, copied onto the host. */
-static int copy_error(lua_State *S)
-{
-    LIsolate *iso = owner(S);
-    lxc_where w = {"error value", 0, NULL, NULL, NULL};
-    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
-    lxc_copy_bounded(S, 1, iso->L, S, &w, &b);
-    return 0;
-}
+/* ------------------------------------------------------------------ errors */
 
 /*
  * Raises in the host the error a call or the build ended with: the
- * original host value when an effect's marker got out, else a copy of
- * the isolate's error value (or why it cannot be copied).
+ * instruction or memory stop, worded here, else what the bridge makes of
+ * the isolate's error value (lxc_raise_error).
  */
-static int raise_error(lua_State *L, LIsolate *iso, int st)
+int lxb_iso_raise_error(lua_State *L, LIsolate *iso, int st)
 {
     lua_State *S = iso->S;
-    const void *marker;
-    int top = lua_gettop(L), t;
     if (iso->stopped) {
         iso->instruction_stops++;
         lua_pushfstring(L, "instruction budget exceeded (max_instructions = %I)", iso->max_instructions);
@@ -416,142 +212,7 @@ static int raise_error(lua_State *L, LIsolate *iso, int st)
                         (lua_Integer)(iso->building && iso->max_bytes < BUILD_MIN_BYTES ? BUILD_MIN_BYTES : iso->max_bytes));
         return lua_error(L);
     }
-    marker = lua_topointer(S, -1);
-    if (marker != NULL && lua_getiuservalue(L, 1, UV_PENDING) == LUA_TTABLE &&
-        lua_rawgetp(L, -1, marker) != LUA_TNIL)
-        return lua_error(L);
-    lua_settop(L, top);
-    t = lua_type(S, -1);
-    if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING) {
-        /* A plain value crosses without touching the isolate's state. */
-        lxc_where w = {"error value", 0, NULL, NULL, NULL};
-        luaL_checkstack(L, 2, NULL);
-        lxc_copy(S, -1, L, S, &w);
-        return lua_error(L);
-    }
-    lua_pushcfunction(S, copy_error);
-    lua_insert(S, -2);
-    if (lua_pcall(S, 1, 0, 0) != LUA_OK) {
-        lua_settop(L, top);
-        if (lua_type(S, -1) == LUA_TSTRING)
-            lua_pushstring(L, lua_tostring(S, -1));
-        else
-            lua_pushliteral(L, "the isolate's error value cannot be copied");
-    }
-    return lua_error(L);
-}
-
-/* host: build_body(iso, effects, source, chunkname, libs) */
-static int build_body(lua_State *L)
-{
-    LIsolate *iso = lua_touserdata(L, 1);
-    lua_State *S = iso->S;
-    int st;
-    lua_pushcfunction(S, build_run);
-    lua_pushlightuserdata(S, iso);
-    st = lua_pcall(S, 1, 0, 0);
-    if (st != LUA_OK)
-        return raise_error(L, iso, st);
-    return 0;
-}
-
-/* core.new_isolate(h, source, chunkname, libs, max_bytes, max_instructions, name [, max_copy_bytes]) */
-static int l_new_isolate(lua_State *L)
-{
-    LIsolate *iso;
-    size_t build_budget;
-    lua_Integer copy_bytes = -1; /* -1: max_bytes */
-    int st;
-    if (!lxb_is_handler(L, 1))
-        return luaL_argerror(L, 1, lua_pushfstring(L, "handler must be a lexrt.handler, got %s", luaL_typename(L, 1)));
-    if (lxb_handler_closed(L, 1))
-        return luaL_error(L, "handler is closed");
-    luaL_checktype(L, 2, LUA_TSTRING);
-    luaL_checktype(L, 3, LUA_TSTRING);
-    luaL_checktype(L, 4, LUA_TTABLE);
-    luaL_checktype(L, 7, LUA_TSTRING);
-    if (!lua_isnoneornil(L, 8)) {
-        copy_bytes = lxb_checkint(L, 8);
-        luaL_argcheck(L, copy_bytes >= 0, 8, "max_copy_bytes must be a non-negative integer");
-    }
-    lua_settop(L, 7);
-    lxb_handler_push_effects(L, 1);
-    lua_insert(L, 2);
-    /* Stack: h effects source chunkname libs mb mi name */
-
-    /* Closed from birth (cf. lxb_new_arena_object): __gc has nothing to do
-     * until the state exists. */
-    iso = lua_newuserdatauv(L, sizeof *iso, 3);
-    memset(iso, 0, sizeof *iso);
-    iso->tag = &iso_tag;
-    lx_image_init(&iso->image);
-    luaL_setmetatable(L, "lexrt.isolate");
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, UV_HANDLER);
-    lua_pushvalue(L, 8);
-    lua_setiuservalue(L, -2, UV_NAME);
-
-    if (lua_isnoneornil(L, 6)) {
-        size_t hb = lxb_handler_max_bytes(L, 1);
-        iso->max_bytes = hb != LX_NO_BUDGET ? hb : DEFAULT_MAX_BYTES;
-    } else {
-        lua_Integer v = lxb_checkint(L, 6);
-        luaL_argcheck(L, v >= 0, 6, "max_bytes must be a non-negative integer");
-        iso->max_bytes = (size_t)v;
-    }
-    iso->max_copy_bytes = copy_bytes >= 0 ? (size_t)copy_bytes : iso->max_bytes;
-    if (!lua_isnoneornil(L, 7)) {
-        iso->max_instructions = lxb_checkint(L, 7);
-        luaL_argcheck(L, iso->max_instructions > 0, 7, "max_instructions must be a positive integer");
-        /* Below one period, the first look is one past the budget: exact. */
-        iso->period = iso->max_instructions < HOOK_PERIOD ? (int)iso->max_instructions + 1 : HOOK_PERIOD;
-    }
-    build_budget = iso->max_bytes > BUILD_MIN_BYTES ? iso->max_bytes : BUILD_MIN_BYTES;
-
-    /* Stack: h effects source chunkname libs mb mi name iso */
-    iso->home = lx_arena_new(NULL, LX_PAGE_BYTES, build_budget, lxb_next_key(L));
-    if (iso->home == NULL)
-        return lxb_nomem(L);
-    iso->cur = iso->home;
-    iso->S = lua_newstate(iso_alloc, iso);
-    if (iso->S == NULL) {
-        iso_free(iso);
-        return lxb_nomem(L);
-    }
-    lua_gc(iso->S, LUA_GCSTOP);
-
-    lua_pushcfunction(L, build_body);
-    lua_pushvalue(L, 9);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_pushvalue(L, 4);
-    lua_pushvalue(L, 5);
-    /* The hook is set before the build, so that the build is held to
-     * max_instructions too and coroutines it makes inherit the hook. */
-    if (iso->max_instructions > 0)
-        lua_sethook(iso->S, iso_hook, LUA_MASKCOUNT, iso->period);
-    iso->busy = 1;
-    iso->building = 1;
-    iso->L = L;
-    st = lua_pcall(L, 5, 0, 0);
-    iso->busy = 0;
-    iso->building = 0;
-    iso->instructions = 0;
-    iso->stopped = 0;
-    iso->L = NULL;
-    lua_pushnil(L); /* what effects raised while building is done with */
-    lua_setiuservalue(L, 9, UV_PENDING);
-    if (st != LUA_OK) {
-        iso_free(iso);
-        return lua_error(L);
-    }
-    iso->cur = NULL;
-    if (lx_image_take(&iso->image, iso->home) != 0) {
-        iso_free(iso);
-        return lxb_nomem(L);
-    }
-    lua_settop(L, 9);
-    return 1;
+    return lxc_raise_error(L, S);
 }
 
 /* ------------------------------------------------------------------ calls */
@@ -560,13 +221,13 @@ static int l_new_isolate(lua_State *L)
 static int iso_run(lua_State *S)
 {
     LIsolate *iso = lua_touserdata(S, 1);
-    lua_State *L = iso->L;
+    lua_State *L = iso->link.host;
     int n = lua_gettop(L) - 1, i, nres;
     lxc_where w = {"argument", 0, NULL, NULL, NULL};
-    lxc_budget b = {iso->max_copy_bytes, iso->max_copy_bytes, "max_copy_bytes"};
+    lxc_budget b = {iso->link.max_copy_bytes, iso->link.max_copy_bytes, "max_copy_bytes"};
     lua_settop(S, 0);
     luaL_checkstack(S, n + LUA_MINSTACK, "too many arguments");
-    lua_rawgetp(S, LUA_REGISTRYINDEX, &fn_key);
+    lua_rawgetp(S, LUA_REGISTRYINDEX, &lxb_iso_fn_key);
     for (i = 1; i <= n; i++) {
         w.n = i;
         lxc_copy(L, i + 1, S, S, &w);
@@ -594,7 +255,7 @@ static int call_body(lua_State *L)
     if (st == LUA_OK && !iso->stopped)
         return lua_gettop(L) - top;
     lua_settop(L, top);
-    return raise_error(L, iso, st);
+    return lxb_iso_raise_error(L, iso, st);
 }
 
 static lua_Integer now_ns(void)
@@ -615,12 +276,16 @@ static int restore_timed(LIsolate *iso)
     return st;
 }
 
-/* iso:call(...) */
+/*
+ * iso:call(...): borrows a request scope from the handler, runs the call
+ * with the state allocating in the scope's arena, restores the image,
+ * and returns the scope: two calls into l_scope.c per call.
+ */
 static int iso_call(lua_State *L)
 {
     LIsolate *iso = check_open(L);
     int nargs = lua_gettop(L) - 1, st;
-    lua_Integer id, prev;
+    lxb_loan loan;
     lx_arena *a;
     if (iso->busy)
         return luaL_error(L, "isolate busy: %s is running a call", push_name(L, 1));
@@ -631,18 +296,16 @@ static int iso_call(lua_State *L)
     lua_insert(L, 2);
     lua_pushcfunction(L, call_body);
     lua_insert(L, 3); /* h iso call_body iso args... */
-    a = lxb_handler_enter(L, 1, &id);
+    a = lxb_handler_borrow(L, 1, &loan);
     /* Entering allocated: a __gc may have closed or used the isolate. */
     if (iso->S == NULL || iso->busy) {
-        lxb_handler_exit(L, 1, id);
+        lxb_handler_return(L, &loan);
         return luaL_error(L, iso->S == NULL ? "isolate is closed" : "isolate busy");
     }
     (void)lx_arena_set_budget(a, iso->max_bytes); /* a fresh arena holds nothing yet */
-    a->pinned++;
-    prev = lxb_handler_pin(L, 1, id);
     iso->busy = 1;
     iso->cur = a;
-    iso->L = L;
+    iso->link.host = L;
     iso->instructions = 0;
     iso->stopped = 0;
     iso->close_depth = 0;
@@ -661,21 +324,19 @@ static int iso_call(lua_State *L)
     if (iso->last_call_bytes > iso->peak_call_bytes)
         iso->peak_call_bytes = iso->last_call_bytes;
     iso->cur = NULL;
-    iso->L = NULL;
+    iso->link.host = NULL;
     iso->calls++;
     if (restore_timed(iso) == 0) {
         iso->restores++;
     } else {
-        iso_free(iso); /* cannot happen: home is never reset; never run a broken state */
+        lxb_iso_free(iso); /* cannot happen: home is never reset; never run a broken state */
         st = LUA_ERRRUN;
         lua_pushliteral(L, "isolate lost its image and was closed");
     }
     iso->busy = 0;
-    a->pinned--;
-    lxb_handler_pin(L, 1, prev);
-    lxb_handler_exit(L, 1, id);
+    lxb_handler_return(L, &loan);
     lua_pushnil(L);
-    lua_setiuservalue(L, 2, UV_PENDING);
+    lua_setiuservalue(L, 2, LXC_UV_PENDING);
     if (st != LUA_OK) {
         iso->errors++;
         return lua_error(L);
@@ -704,7 +365,7 @@ static int iso_stats(lua_State *L)
     lxb_setint(L, "instruction_stops", iso->instruction_stops);
     lxb_setint(L, "memory_stops", iso->memory_stops);
     lxb_setint(L, "max_bytes", (lua_Integer)iso->max_bytes);
-    lxb_setint(L, "max_copy_bytes", (lua_Integer)iso->max_copy_bytes);
+    lxb_setint(L, "max_copy_bytes", (lua_Integer)iso->link.max_copy_bytes);
     if (iso->max_instructions > 0)
         lxb_setint(L, "max_instructions", iso->max_instructions);
     lua_pushboolean(L, iso->S == NULL);
@@ -717,7 +378,7 @@ static int iso_close(lua_State *L)
     LIsolate *iso = check_any(L);
     if (iso->busy)
         return luaL_error(L, "isolate busy: %s is running a call", push_name(L, 1));
-    iso_free(iso);
+    lxb_iso_free(iso);
     return 0;
 }
 
@@ -728,7 +389,7 @@ static int iso_gc(lua_State *L)
 {
     LIsolate *iso = check_any(L);
     if (!iso->busy)
-        iso_free(iso);
+        lxb_iso_free(iso);
     return 0;
 }
 
@@ -773,7 +434,7 @@ static const luaL_Reg isolate_meta[] = {
 };
 
 static const luaL_Reg isolate_funcs[] = {
-    {"new_isolate", l_new_isolate},
+    {"new_isolate", lxb_new_isolate},
     {"is_isolate", l_is_isolate},
     {NULL, NULL},
 };

@@ -2,6 +2,7 @@
 #ifndef LEXRT_L_ISOLATE_H
 #define LEXRT_L_ISOLATE_H
 
+#include "l_bridge.h"
 #include "lbind.h"
 
 #if defined(__GNUC__)
@@ -28,6 +29,11 @@ void lxb_iso_charge(lua_State *T, lua_Integer n);
  * nothing: the value is made at build). */
 int lxb_iso_stopped(lua_State *T);
 void lxb_iso_push_stop(lua_State *T);
+
+/* The bridge's view of T's isolate (l_bridge.h). */
+lxc_link *lxb_iso_link(lua_State *T);
+/* Whether the handler of the isolate at idx (on the host L) is closed. */
+int lxb_iso_handler_closed(lua_State *L, int idx);
 
 /* The nesting of coroutine.close in the running call (l_isolib.c keeps
  * it; every call and the build start it at 0). */

@@ -1,4 +1,5 @@
-/* The libraries an isolate offers (l_isolib.c): what l_isolate.c needs. */
+/* The libraries an isolate offers (l_isolib.c): what an isolate's build
+ * (l_isobuild.c) needs. */
 #ifndef LEXRT_L_ISOLIB_H
 #define LEXRT_L_ISOLIB_H
 

@@ -40,7 +40,7 @@
  *   4: the metatable of scope arenas: the arena's, less __gc. A scope's
  *      arena is released by its handler, never by the collector, and
  *      finalisers are the dearest part of a short-lived object.
- *   5: the metatable of with_scope's scope guards (l_handler.c).
+ *   5: the metatable of with_scope's scope guards (l_scope.c).
  * lxb_new_upvalues makes them (the metatables empty); l_arena.c fills 1
  * and 4, l_handler.c 2 and 5. Every metatable hides itself
  * (__metatable) and the method tables are not exported: code that holds

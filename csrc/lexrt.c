@@ -18,6 +18,7 @@
 #include "l_handler.h"
 #include "l_isolate.h"
 #include "l_isolib.h"
+#include "l_pool.h"
 #include "lbind.h"
 #include "pool.h"
 #include "sysmem.h"
@@ -129,6 +130,9 @@ int luaopen_lexrt_core(lua_State *L)
     lua_setfield(L, -2, "MIN_PAGE_BYTES");
     lua_pushinteger(L, (lua_Integer)LX_MAX_PAGE);
     lua_setfield(L, -2, "MAX_PAGE_BYTES");
+    /* The pool's chunk bound, which the experiment's notes quote. */
+    lua_pushinteger(L, (lua_Integer)LXB_POOL_BYTES);
+    lua_setfield(L, -2, "POOL_BYTES");
     /* What the pools made from now on do (LEXRT_NO_RECYCLE, pool.h). */
     lua_pushboolean(L, lx_recycling());
     lua_setfield(L, -2, "RECYCLING");

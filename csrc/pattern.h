@@ -126,10 +126,10 @@ const char *lxp_message(const lxp_matcher *m, char *buf, size_t size);
 int lxp_nospecials(const char *pat, size_t plen);
 
 /*
- * A plain (non-pattern) search, stoppable like lxp_run. Costs one step
- * per 32 subject bytes skipped looking for the needle's first byte, and
- * for each place where that byte is found, one step plus one per 32 bytes
- * of the rest of the needle compared.
+ * A plain (non-pattern) search (pattern_plain.c), stoppable like
+ * lxp_run. Costs one step per 32 subject bytes skipped looking for the
+ * needle's first byte, and for each place where that byte is found, one
+ * step plus one per 32 bytes of the rest of the needle compared.
  */
 typedef struct lxp_plain {
     const char *src, *needle;

@@ -1,4 +1,4 @@
-/* The pattern matcher alone (csrc/pattern.c): matches, captures, errors
+/* The pattern matcher alone (csrc/pattern.c, pattern_plain.c): matches, captures, errors
  * and the step limit, with no Lua. */
 #include <stdio.h>
 #include <string.h>

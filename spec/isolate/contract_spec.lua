@@ -91,6 +91,15 @@ describe("lexrt.isolate", function()
       assert.matches("handler is closed", err_of(lexrt.isolate, { source = "return pairs", handler = h }))
     end)
 
+    it("refuses an effect once an earlier effect of the build closed the handler", function()
+      local h, logged = nil, 0
+      h = lexrt.handler({ policy = lexrt.policy({ allow_effects = { "io" } }),
+        effects = { io = { close = function() h:close() end, log = function() logged = logged + 1 end } } })
+      local err = err_of(lexrt.isolate, { source = "io.close() io.log('x') return function() end", handler = h })
+      assert.matches("handler is closed", err)
+      assert.are.equal(0, logged)
+    end)
+
     it("takes max_instructions as a float with an integer value", function()
       local iso = iso_of("return function() return 1 end", { max_instructions = 1e7 })
       assert.are.equal(1e7, iso:stats().max_instructions)

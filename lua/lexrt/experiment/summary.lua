@@ -266,8 +266,6 @@ end
 -- The bound on the free chunks a handler's pool keeps, as the C module
 -- sets it. Only rows with pages (which need the C module) mention it.
 local POOL_BYTES = maybe_core.core and maybe_core.core.POOL_BYTES
--- TEMPORARY, until csrc exports core.POOL_BYTES (issue 18): drop at merge.
-POOL_BYTES = POOL_BYTES or (maybe_core.core and 16 * 1024 * 1024)
 
 -- Explanations, added when the rows show what they explain.
 local function notes(rows, baseline, sure)

@@ -1,5 +1,9 @@
 /*
- * Deep copies between two Lua states (see l_copy.h for what crosses).
+ * Deep copies between two Lua states (see l_bridge.h for what crosses):
+ * the value copier half of the bridge. It is apart from l_bridge.c (the
+ * effects and errors, which call it) because it is a walk of its own,
+ * with its own cost model, that knows nothing of isolates or handlers;
+ * l_bridge.h stays the one interface of both.
  *
  * The walk is a loop over an explicit stack kept on the Lua stacks
  * themselves. For the table at depth k:
@@ -35,7 +39,7 @@
 
 #include <lauxlib.h>
 
-#include "l_copy.h"
+#include "l_bridge.h"
 
 /* What Lua 5.4 allocates on a 64-bit machine (lobject.h: sizeof(Table),
  * sizeof(TValue), sizeof(Node), sizeof(TString) + the terminating NUL):

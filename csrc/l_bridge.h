@@ -1,6 +1,9 @@
 /*
- * Copying Lua values from one state to another (an isolate and its host).
+ * Everything that crosses between an isolate's Lua state and its host:
+ * values (copies), effects (calls from the isolate into the host's gate)
+ * and errors (a host error kept in the host, raised again there).
  *
+ * Copies.
  * What crosses: nil, booleans, numbers (integer or float kept), strings,
  * and tables of these (keys: strings, numbers, booleans), copied deeply;
  * a table reached twice is copied once and shared in the copy, and so is
@@ -21,8 +24,8 @@
  * One budget may be shared by several copies (all the results of a call),
  * so that the bound holds for all of them together.
  */
-#ifndef LEXRT_L_COPY_H
-#define LEXRT_L_COPY_H
+#ifndef LEXRT_L_BRIDGE_H
+#define LEXRT_L_BRIDGE_H
 
 #include <stddef.h>
 
@@ -62,6 +65,32 @@ void lxc_copy(lua_State *from, int idx, lua_State *to, lua_State *err, const lxc
 /* The same, charging what it allocates in `to` to `b` (NULL: no bound). */
 void lxc_copy_bounded(lua_State *from, int idx, lua_State *to, lua_State *err, const lxc_where *w,
                       lxc_budget *b);
+
+/*
+ * Effects and errors. An isolate keeps an lxc_link (lxb_iso_link finds
+ * it from any thread of the isolate's state); `host` is set while a call
+ * or the build runs. Then stack index 1 of the host's running C function
+ * is the isolate, whose user values LXC_UV_GATE (the handler's gate,
+ * gate(kind, op, ...), from lxb_handler_gate) and LXC_UV_PENDING (marker
+ * address -> the host error an effect raised) are the bridge's.
+ */
+typedef struct lxc_link {
+    lua_State *host;       /* the host thread of the running call or build; NULL between */
+    size_t max_copy_bytes; /* what copying into the host may allocate, per crossing */
+} lxc_link;
+
+#define LXC_UV_GATE 2
+#define LXC_UV_PENDING 3
+
+/* Sets in S a global table per effect kind of the effects table at
+ * L[effects] (kind -> op -> function), a function per operation, each
+ * calling the gate; raises in S if a kind would hide a global. */
+void lxc_set_effects(lua_State *S, lua_State *L, int effects);
+
+/* Raises in the host L the error value on S's top: the original host
+ * value when it is an effect's marker, else a copy (or why it cannot be
+ * copied). */
+int lxc_raise_error(lua_State *L, lua_State *S);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

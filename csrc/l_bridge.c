@@ -1,0 +1,216 @@
+/*
+ * What crosses between an isolate and its host besides plain values: the
+ * effects (calls from the isolate into the host's gate) and the errors
+ * (a host error kept in the host, raised again there). See l_bridge.h,
+ * the one interface of the bridge; the values themselves are copied by
+ * l_bridge_copy.c, which is separate because the copy walk knows nothing
+ * of isolates, effects or errors, and this file is all about them.
+ */
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "l_bridge.h"
+#include "l_isolate.h"
+#include "l_isolib.h"
+
+/*
+ * An effect: the closure in the isolate (iso_effect) runs effect_body
+ * under a pcall of the isolate's, which copies the arguments onto the
+ * host, calls the handler's gate there under the host's pcall, and copies
+ * the results back. A host error is kept in the host (LXC_UV_PENDING,
+ * keyed by the address of the marker raised in the isolate, a copy of
+ * the error when it can cross); when that marker ends the call,
+ * lxc_raise_error raises the original value.
+ */
+
+/* Whether the host value at idx is a policy violation: its metatable is
+ * lua/lexrt/policy.lua's Violation, the only one named lexrt.violation. */
+static int is_violation(lua_State *L, int idx)
+{
+    int yes = 0, t = luaL_getmetafield(L, idx, "__name");
+    if (t == LUA_TSTRING)
+        yes = strcmp(lua_tostring(L, -1), "lexrt.violation") == 0;
+    if (t != LUA_TNIL) /* getmetafield pushed the field */
+        lua_pop(L, 1);
+    return yes;
+}
+
+/* Raised inside the isolate when an effect's host error cannot be copied. */
+static int effect_marker_fallback(lua_State *T, const char *kind, const char *op, int type)
+{
+    lua_pushfstring(T, "%s.%s raised an error (a %s) that cannot enter the isolate", kind, op,
+                    lua_typename(T, type));
+    return 1;
+}
+
+/* isolate: copy_marker(index): a copy of the host value at that index. */
+static int copy_marker(lua_State *T)
+{
+    lxc_where w = {"error value", 0, NULL, NULL, NULL};
+    lxc_copy(lxb_iso_link(T)->host, (int)lua_tointeger(T, 1), T, T, &w);
+    return 1;
+}
+
+/*
+ * An effect's host error (on the host's top): keep it in the host and
+ * raise a marker in the isolate, a copy of it when it can cross. Code in
+ * the isolate can catch the marker like any error; if it reaches
+ * iso_call, the original host value is raised there.
+ */
+static int effect_failed(lua_State *T, lua_State *L, const char *kind, const char *op)
+{
+    int err = lua_gettop(L), st;
+    const void *marker;
+    lua_pushcfunction(T, copy_marker);
+    lua_pushinteger(T, err);
+    st = lua_pcall(T, 1, 1, 0);
+    if (st == LUA_ERRMEM)
+        return lua_error(T);
+    if (st != LUA_OK) {
+        lua_pop(T, 1);
+        effect_marker_fallback(T, kind, op, lua_type(L, err));
+    } else if (lua_type(T, -1) == LUA_TTABLE && is_violation(L, err)) {
+        lxb_isolib_mark_violation(T, -1);
+    }
+    marker = lua_topointer(T, -1);
+    if (marker != NULL) { /* a table or string; other values are their own copies */
+        if (lua_getiuservalue(L, 1, LXC_UV_PENDING) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setiuservalue(L, 1, LXC_UV_PENDING);
+        }
+        lua_pushvalue(L, err);
+        lua_rawsetp(L, -2, marker);
+    }
+    return lua_error(T);
+}
+
+/* isolate: effect_body(kind, op, args...), under iso_effect's pcall. */
+static int effect_body(lua_State *T)
+{
+    const lxc_link *link = lxb_iso_link(T);
+    lua_State *L = link->host;
+    int n = lua_gettop(T) - 2, i, base, nres;
+    const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
+    lxc_where w = {"argument", 0, " to ", kind, op};
+    lxc_budget b = {link->max_copy_bytes, link->max_copy_bytes, "max_copy_bytes"};
+    luaL_checkstack(L, n + 8, "too many effect arguments");
+    base = lua_gettop(L);
+    /* Closing the handler is refused while a call holds its scope, but
+     * not while the chunk is built: an effect may have closed it. */
+    if (lxb_iso_handler_closed(L, 1)) {
+        lua_pushliteral(L, "handler is closed");
+        return effect_failed(T, L, kind, op);
+    }
+    lua_getiuservalue(L, 1, LXC_UV_GATE); /* gate(kind, op, args...) */
+    lua_pushstring(L, kind);
+    lua_pushstring(L, op);
+    for (i = 1; i <= n; i++) {
+        w.n = i;
+        lxc_copy_bounded(T, i + 2, L, T, &w, &b);
+    }
+    /* Not lua_pcallk: an effect that yields raises, as nothing may
+     * yield across iso:call. */
+    if (lua_pcall(L, n + 2, LUA_MULTRET, 0) != LUA_OK)
+        return effect_failed(T, L, kind, op);
+    nres = lua_gettop(L) - base;
+    luaL_checkstack(T, nres + LUA_MINSTACK, "too many effect results");
+    w.what = "result";
+    w.link = " of ";
+    for (i = 1; i <= nres; i++) {
+        w.n = i;
+        lxc_copy(L, base + i, T, T, &w);
+    }
+    return nres;
+}
+
+/*
+ * The function behind every effect in the isolate; upvalues: kind, op.
+ * The work runs under a pcall of the isolate's so that, whatever
+ * happens, the host's stack is put back before the isolate goes on.
+ */
+static int iso_effect(lua_State *T)
+{
+    lua_State *L = lxb_iso_link(T)->host;
+    int base, st;
+    if (L == NULL)
+        return luaL_error(T, "effects are available only while the isolate runs");
+    luaL_checkstack(T, 3, "calling an effect");
+    base = lua_gettop(L);
+    lua_pushcfunction(T, effect_body);
+    lua_pushvalue(T, lua_upvalueindex(1));
+    lua_pushvalue(T, lua_upvalueindex(2));
+    lua_rotate(T, 1, 3);
+    st = lua_pcall(T, lua_gettop(T) - 1, LUA_MULTRET, 0);
+    lua_settop(L, base);
+    if (st != LUA_OK)
+        return lua_error(T);
+    return lua_gettop(T);
+}
+
+void lxc_set_effects(lua_State *S, lua_State *L, int effects)
+{
+    lua_pushnil(L);
+    while (lua_next(L, effects)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+            const char *kind = lua_tostring(L, -2);
+            if (lua_getglobal(S, kind) != LUA_TNIL)
+                luaL_error(S, "effect kind '%s' would hide the isolate's global of that name", kind);
+            lua_pop(S, 1);
+            lua_newtable(S);
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) == LUA_TSTRING) {
+                    lua_pushstring(S, kind);
+                    lua_pushstring(S, lua_tostring(L, -2));
+                    lua_pushcclosure(S, iso_effect, 2);
+                    lua_setfield(S, -2, lua_tostring(L, -2));
+                }
+                lua_pop(L, 1);
+            }
+            lua_setglobal(S, kind);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* isolate: copy_error(err): the error value, copied onto the host. */
+static int copy_error(lua_State *S)
+{
+    const lxc_link *link = lxb_iso_link(S);
+    lxc_where w = {"error value", 0, NULL, NULL, NULL};
+    lxc_budget b = {link->max_copy_bytes, link->max_copy_bytes, "max_copy_bytes"};
+    lxc_copy_bounded(S, 1, link->host, S, &w, &b);
+    return 0;
+}
+
+
+int lxc_raise_error(lua_State *L, lua_State *S)
+{
+    const void *marker = lua_topointer(S, -1);
+    int top = lua_gettop(L), t;
+    if (marker != NULL && lua_getiuservalue(L, 1, LXC_UV_PENDING) == LUA_TTABLE &&
+        lua_rawgetp(L, -1, marker) != LUA_TNIL)
+        return lua_error(L);
+    lua_settop(L, top);
+    t = lua_type(S, -1);
+    if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING) {
+        /* A plain value crosses without touching the isolate's state. */
+        lxc_where w = {"error value", 0, NULL, NULL, NULL};
+        luaL_checkstack(L, 2, NULL);
+        lxc_copy(S, -1, L, S, &w);
+        return lua_error(L);
+    }
+    lua_pushcfunction(S, copy_error);
+    lua_insert(S, -2);
+    if (lua_pcall(S, 1, 0, 0) != LUA_OK) {
+        lua_settop(L, top);
+        if (lua_type(S, -1) == LUA_TSTRING)
+            lua_pushstring(L, lua_tostring(S, -1));
+        else
+            lua_pushliteral(L, "the isolate's error value cannot be copied");
+    }
+    return lua_error(L);
+}
