@@ -265,17 +265,20 @@ static void promote(lx_cow *c, uintptr_t addr, lx_cow_figures *f)
 {
     const cspan *s = span_of(c, addr);
     size_t off, unit;
+    unsigned char *page;
     if (s == NULL)
         return;
+    /* From the span's pointer, not the scanned integer: no int-to-pointer. */
+    page = (unsigned char *)s->addr + (addr - (uintptr_t)s->addr);
     off = s->off + (addr - (uintptr_t)s->addr);
     unit = off / UNIT;
     if (c->is_hot[unit])
         return;
     c->is_hot[unit] = 1;
-    c->hot[c->nhot].addr = (unsigned char *)addr;
+    c->hot[c->nhot].addr = page;
     c->hot[c->nhot].off = off;
     c->nhot++;
-    put_page(c, (unsigned char *)addr, off);
+    put_page(c, page, off);
     f->pages++;
     f->bytes += UNIT;
 }
