@@ -62,9 +62,21 @@ static int build_body(lua_State *L)
  * LEXRT_ISOLATE_IMAGE says "copy" or "mapped" (tests, experiments). The
  * mapped form falls back to copy wherever it cannot be made.
  */
+static const char *forced_form; /* core._isolate_image_form's, or NULL */
+
+/* core._isolate_image_form("copy" | "mapped" | nil): the form isolates
+ * built from now on take, over LEXRT_ISOLATE_IMAGE (make bench compares
+ * the two in one run); nil: back to the choice by timing. */
+int lxb_iso_force_form(lua_State *L)
+{
+    static const char *const forms[] = {"copy", "mapped", NULL};
+    forced_form = lua_isnoneornil(L, 1) ? NULL : forms[luaL_checkoption(L, 1, NULL, forms)];
+    return 0;
+}
+
 static void choose_form(LIsolate *iso)
 {
-    const char *want = getenv("LEXRT_ISOLATE_IMAGE");
+    const char *want = forced_form != NULL ? forced_form : getenv("LEXRT_ISOLATE_IMAGE");
     struct timespec t0, t1;
     if (want != NULL && strcmp(want, "copy") == 0)
         return;

@@ -447,6 +447,7 @@ static const luaL_Reg isolate_meta[] = {
 static const luaL_Reg isolate_funcs[] = {
     {"new_isolate", lxb_new_isolate},
     {"is_isolate", l_is_isolate},
+    {"_isolate_image_form", lxb_iso_force_form},
     {NULL, NULL},
 };
 

@@ -72,6 +72,7 @@ int lxb_iso_raise_error(lua_State *L, LIsolate *iso, int st);
 
 /* l_isobuild.c, for l_isolate.c: core.new_isolate. */
 int lxb_new_isolate(lua_State *L);
+int lxb_iso_force_form(lua_State *L);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop
