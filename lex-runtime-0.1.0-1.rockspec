@@ -39,6 +39,7 @@ build = {
       -- file a line; make check names any file the two disagree on.
       sources = {
         "csrc/arena.c",
+        "csrc/cowmap.c",
         "csrc/image.c",
         "csrc/pattern.c",
         "csrc/pattern_plain.c",

@@ -3,21 +3,9 @@
 
 #include <string.h>
 
+#include "cowmap.h"
 #include "poison.h"
 #include "sysmem.h"
-
-/*
- * The bytes an image covers must be readable and writable as a whole,
- * alignment padding included: the checkers track the blocks handed out,
- * not the gaps between them, and a page kept across a reset is poisoned
- * until bumped again. Under valgrind the covered bytes become "defined":
- * copying a gap's indeterminate bytes is what the image is for.
- */
-#if defined(LX_WITH_VALGRIND)
-#define LX_EXPOSE(p, n) do { LX_ASAN_UNPOISON(p, n); (void)VALGRIND_MAKE_MEM_DEFINED((p), (n)); } while (0)
-#else
-#define LX_EXPOSE(p, n) LX_ASAN_UNPOISON(p, n)
-#endif
 
 void lx_image_init(lx_image *im)
 {
@@ -26,6 +14,7 @@ void lx_image_init(lx_image *im)
 
 void lx_image_free(lx_image *im)
 {
+    lx_cow_free(im->cow);
     lx_sys_free(im->pages);
     lx_sys_free(im->chunks);
     lx_sys_free(im->bytes);
@@ -77,7 +66,7 @@ nomem:
     return -1;
 }
 
-int lx_image_restore(const lx_image *im, lx_arena *a)
+int lx_image_restore(lx_image *im, lx_arena *a)
 {
     size_t i, at = 0;
     if (im->mark.npages > a->npages || im->mark.nchunks > a->nchunks || im->mark.bytes > a->max_bytes)
@@ -90,6 +79,21 @@ int lx_image_restore(const lx_image *im, lx_arena *a)
     for (i = 0; i < im->mark.nchunks; i++)
         if (a->chunks[i].ptr != im->chunks[i].ptr || a->chunks[i].size != im->chunks[i].size)
             return -1;
+    im->restores++;
+    if (im->cow != NULL) {
+        lx_cow_figures f;
+        lx_cow_restore(im->cow, &f);
+        im->last_bytes = f.bytes;
+        im->last_pages = f.pages;
+        im->hot_pages = f.hot;
+        if (f.scanned != 0) {
+            im->scans++;
+            im->last_scan = f.scanned;
+        }
+        return lx_arena_rewind(a, &im->mark);
+    }
+    im->last_bytes = im->nbytes;
+    im->last_pages = im->mark.npages + im->mark.nchunks;
     for (i = 0; i < im->mark.npages; i++) {
         size_t len = page_len(im, a->page_size, i);
         LX_EXPOSE(im->pages[i], len);
@@ -103,4 +107,49 @@ int lx_image_restore(const lx_image *im, lx_arena *a)
         at += im->chunks[i].size;
     }
     return lx_arena_rewind(a, &im->mark);
+}
+
+static size_t round_unit(size_t n)
+{
+    return (n + 4095u) & ~(size_t)4095u;
+}
+
+int lx_image_map(lx_image *im, lx_arena *a)
+{
+    lx_span *spans;
+    size_t i, n = im->mark.npages + im->mark.nchunks;
+    /* Only memory the pool mmap'd may have a file mapped over it: a
+     * MAP_FIXED over malloc's memory would break malloc and the checkers. */
+    if (im->cow != NULL || n == 0 || a->pool == NULL || !a->pool->mapped || a->pool == &a->own)
+        return -1;
+    if ((spans = lx_sys_realloc(NULL, n * sizeof *spans)) == NULL)
+        return -1;
+    /* Whole pages and chunks: lx_sys_map gave each its own 4096-rounded
+     * mapping, so the tails past the bump or the size are ours too. */
+    for (i = 0; i < im->mark.npages; i++) {
+        spans[i].addr = im->pages[i];
+        spans[i].len = round_unit(a->page_size);
+    }
+    for (i = 0; i < im->mark.nchunks; i++) {
+        spans[im->mark.npages + i].addr = im->chunks[i].ptr;
+        spans[im->mark.npages + i].len = round_unit(im->chunks[i].size);
+    }
+    im->cow = lx_cow_new(spans, n);
+    lx_sys_free(spans);
+    if (im->cow == NULL)
+        return -1;
+    lx_sys_free(im->bytes);
+    im->bytes = NULL;
+    return 0;
+}
+
+void lx_image_watch(lx_image *im)
+{
+    if (im->cow != NULL)
+        lx_cow_watch(im->cow);
+}
+
+int lx_image_mapped(const lx_image *im)
+{
+    return im->cow != NULL;
 }

@@ -6,9 +6,12 @@
  * l_isolate.c because it runs once per isolate, not once per call: the
  * request path (iso:call) never enters this file.
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include "l_isolate_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "l_arena.h"
 #include "l_bridge.h"
@@ -51,6 +54,40 @@ static int build_body(lua_State *L)
     if (st != LUA_OK)
         return lxb_iso_raise_error(L, iso, st);
     return 0;
+}
+
+/*
+ * Copy form or mapped form, chosen per isolate by timing one copy-back
+ * of its image (a restore right after the take changes nothing), unless
+ * LEXRT_ISOLATE_IMAGE says "copy" or "mapped" (tests, experiments). The
+ * mapped form falls back to copy wherever it cannot be made.
+ */
+static const char *forced_form; /* core._isolate_image_form's, or NULL */
+
+/* core._isolate_image_form("copy" | "mapped" | nil): the form isolates
+ * built from now on take, over LEXRT_ISOLATE_IMAGE (make bench compares
+ * the two in one run); nil: back to the choice by timing. */
+int lxb_iso_force_form(lua_State *L)
+{
+    static const char *const forms[] = {"copy", "mapped", NULL};
+    forced_form = lua_isnoneornil(L, 1) ? NULL : forms[luaL_checkoption(L, 1, NULL, forms)];
+    return 0;
+}
+
+static void choose_form(LIsolate *iso)
+{
+    const char *want = forced_form != NULL ? forced_form : getenv("LEXRT_ISOLATE_IMAGE");
+    struct timespec t0, t1;
+    if (want != NULL && strcmp(want, "copy") == 0)
+        return;
+    if (want == NULL || strcmp(want, "mapped") != 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        (void)lx_image_restore(&iso->image, iso->home);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if ((long)(t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) <= MAP_ABOVE_NS)
+            return;
+    }
+    (void)lx_image_map(&iso->image, iso->home);
 }
 
 /* core.new_isolate(h, source, chunkname, libs, max_bytes, max_instructions, name [, max_copy_bytes]) */
@@ -109,7 +146,11 @@ int lxb_new_isolate(lua_State *L)
     build_budget = iso->max_bytes > BUILD_MIN_BYTES ? iso->max_bytes : BUILD_MIN_BYTES;
 
     /* Stack: h effects source chunkname libs mb mi name gate iso */
-    iso->home = lx_arena_new(NULL, LX_PAGE_BYTES, build_budget, lxb_next_key(L));
+    /* The pool keeps no pages: what home gives back goes to the system. */
+    if (lx_pool_init_mapped(&iso->home_pool, LX_PAGE_BYTES, 0, 0) != 0)
+        return lxb_nomem(L);
+    iso->home_pool_live = 1;
+    iso->home = lx_arena_new(&iso->home_pool, LX_PAGE_BYTES, build_budget, lxb_next_key(L));
     if (iso->home == NULL)
         return lxb_nomem(L);
     iso->cur = iso->home;
@@ -150,6 +191,7 @@ int lxb_new_isolate(lua_State *L)
         lxb_iso_free(iso);
         return lxb_nomem(L);
     }
+    choose_form(iso);
     lua_settop(L, 10);
     return 1;
 }

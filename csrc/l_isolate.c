@@ -122,6 +122,9 @@ void lxb_iso_free(LIsolate *iso)
     if (iso->home != NULL)
         lx_arena_free(iso->home);
     iso->home = NULL;
+    if (iso->home_pool_live)
+        lx_pool_destroy(&iso->home_pool);
+    iso->home_pool_live = 0;
     iso->cur = NULL;
     iso->S = NULL;
 }
@@ -309,6 +312,8 @@ static int iso_call(lua_State *L)
     iso->instructions = 0;
     iso->stopped = 0;
     iso->close_depth = 0;
+    /* Before call_body first writes into the state (image.h). */
+    lx_image_watch(&iso->image);
 
     st = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
 
@@ -349,7 +354,7 @@ static int iso_call(lua_State *L)
 static int iso_stats(lua_State *L)
 {
     LIsolate *iso = check_any(L);
-    lua_createtable(L, 0, 16);
+    lua_createtable(L, 0, 24);
     lxb_setint(L, "calls", iso->calls);
     lxb_setint(L, "errors", iso->errors);
     lxb_setint(L, "image_bytes", (lua_Integer)iso->image.nbytes);
@@ -360,6 +365,12 @@ static int iso_stats(lua_State *L)
     lxb_setint(L, "last_call_capacity", (lua_Integer)iso->last_call_capacity);
     lxb_setint(L, "last_call_wasted", (lua_Integer)iso->last_call_wasted);
     lxb_setint(L, "restores", iso->restores);
+    lua_pushstring(L, lx_image_mapped(&iso->image) ? "mapped" : "copy");
+    lua_setfield(L, -2, "image_form");
+    lxb_setint(L, "last_restore_bytes", (lua_Integer)iso->image.last_bytes);
+    lxb_setint(L, "last_restore_pages", (lua_Integer)iso->image.last_pages);
+    lxb_setint(L, "hot_pages", (lua_Integer)iso->image.hot_pages);
+    lxb_setint(L, "restore_scans", (lua_Integer)iso->image.scans);
     lua_pushnumber(L, (lua_Number)iso->restore_ns * 1e-9);
     lua_setfield(L, -2, "restore_seconds");
     lxb_setint(L, "instruction_stops", iso->instruction_stops);
@@ -436,6 +447,7 @@ static const luaL_Reg isolate_meta[] = {
 static const luaL_Reg isolate_funcs[] = {
     {"new_isolate", lxb_new_isolate},
     {"is_isolate", l_is_isolate},
+    {"_isolate_image_form", lxb_iso_force_form},
     {NULL, NULL},
 };
 

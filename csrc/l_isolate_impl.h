@@ -24,6 +24,11 @@
 #define DEFAULT_MAX_BYTES ((size_t)64 << 20)
 /* Building is held to max_bytes, but never to less than this. */
 #define BUILD_MIN_BYTES ((size_t)64 << 20)
+/* An image whose copy-back, timed once after the build, takes longer
+ * than this is put in mapped form (image.h): the mapped form's fixed
+ * cost per call (two fault-counter reads, ~0.25 us here, and its hot
+ * pages) is then the smaller. */
+#define MAP_ABOVE_NS 2000
 /* VM instructions between two looks at the instruction budget. */
 #define HOOK_PERIOD 1000
 
@@ -31,6 +36,8 @@ typedef struct LIsolate {
     const void *tag;    /* &iso_tag: see lxb_test_object */
     lua_State *S;       /* the isolate's state; NULL once closed */
     lx_arena *home;     /* what the build allocated: the image's pages */
+    lx_pool home_pool;  /* home's pages: mapped, so the image can be mapped over them */
+    int home_pool_live; /* home_pool is initialised */
     lx_arena *cur;      /* where S allocates now: home, or the call's scope arena */
     lx_image image;
     lxc_link link;      /* the host thread of the running call or build, the copy bound */
@@ -65,6 +72,7 @@ int lxb_iso_raise_error(lua_State *L, LIsolate *iso, int st);
 
 /* l_isobuild.c, for l_isolate.c: core.new_isolate. */
 int lxb_new_isolate(lua_State *L);
+int lxb_iso_force_form(lua_State *L);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -33,9 +33,11 @@
 #ifdef LX_WITH_VALGRIND
 #include <valgrind/memcheck.h>
 #define LX_VG_NOACCESS(p, n) ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
+#define LX_VG_DEFINED(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
 #define LX_VG_UNDEFINED(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
 #else
 #define LX_VG_NOACCESS(p, n) ((void)(p), (void)(n))
+#define LX_VG_DEFINED(p, n) ((void)(p), (void)(n))
 #define LX_VG_UNDEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
@@ -43,5 +45,9 @@
 #define LX_POISON(p, n) do { LX_ASAN_POISON(p, n); LX_VG_NOACCESS(p, n); } while (0)
 /* Memory handed out again: addressable, contents unspecified. */
 #define LX_UNPOISON(p, n) do { LX_ASAN_UNPOISON(p, n); LX_VG_UNDEFINED(p, n); } while (0)
+
+/* Memory whose every byte an image copies, gaps and poisoned tails
+ * included: copying indeterminate bytes is what the image is for. */
+#define LX_EXPOSE(p, n) do { LX_ASAN_UNPOISON(p, n); LX_VG_DEFINED(p, n); } while (0)
 
 #endif

@@ -43,13 +43,34 @@ int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chun
     return 0;
 }
 
+int lx_pool_init_mapped(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chunk_bytes)
+{
+    int rc = lx_pool_init(p, page_size, max_pages, max_chunk_bytes);
+    p->mapped = 1;
+    return rc;
+}
+
+/* The system's side of a page or chunk, by where the pool takes them. */
+static void *sys_get(const lx_pool *p, size_t size)
+{
+    return p->mapped ? lx_sys_map(size) : lx_sys_alloc(size);
+}
+
+static void sys_put(const lx_pool *p, void *block, size_t size)
+{
+    if (p->mapped)
+        lx_sys_unmap(block, size);
+    else
+        lx_sys_free(block);
+}
+
 void lx_pool_destroy(lx_pool *p)
 {
     size_t i;
     for (i = 0; i < p->npages; i++)
-        lx_sys_free(p->pages[i]);
+        sys_put(p, p->pages[i], p->page_size);
     for (i = 0; i < p->nchunks; i++)
-        lx_sys_free(p->chunks[i].ptr);
+        sys_put(p, p->chunks[i].ptr, p->chunks[i].size);
     for (i = 0; i < p->nshells; i++)
         p->free_shell(p->shells[i]);
     lx_sys_free(p->pages);
@@ -67,7 +88,7 @@ void *lx_pool_get_page(lx_pool *p)
         page = p->pages[--p->npages];
         p->pages_reused++;
     } else {
-        page = lx_sys_alloc(p->page_size);
+        page = sys_get(p, p->page_size);
         if (page == NULL)
             return NULL;
         p->pages_from_system++;
@@ -105,7 +126,7 @@ void lx_pool_put_page(lx_pool *p, void *page)
         LX_POISON(page, p->page_size);
         p->pages[p->npages++] = page;
     } else {
-        lx_sys_free(page);
+        sys_put(p, page, p->page_size);
     }
 }
 
@@ -124,7 +145,7 @@ unsigned char *lx_pool_get_chunk(lx_pool *p, size_t size, size_t *got)
         p->chunks[best] = p->chunks[--p->nchunks];
         p->chunks_reused++;
     } else {
-        c = lx_sys_alloc(size);
+        c = sys_get(p, size);
         if (c == NULL)
             return NULL;
         *got = (size + 4095u) & ~(size_t)4095u;
@@ -145,6 +166,6 @@ void lx_pool_put_chunk(lx_pool *p, unsigned char *chunk, size_t size)
         p->nchunks++;
         p->chunk_bytes += size;
     } else {
-        lx_sys_free(chunk);
+        sys_put(p, chunk, size);
     }
 }

@@ -54,12 +54,18 @@ typedef struct lx_pool {
     /* lx_recycling() when the pool was made: 0 keeps nothing, and tells
      * the pool's arenas to give their pages back on reset. */
     int recycle;
+    /* Pages and chunks are mmap'd (lx_sys_map): an image may map a file
+     * over them (image.h's mapped form). Set by lx_pool_init_mapped. */
+    int mapped;
     int dead; /* destroyed: everything given back now goes to the system */
 } lx_pool;
 
 /* Returns 0, or -1 when max_pages is over LX_POOL_MAX_PAGES. Allocates
  * nothing: the table of pooled pages grows as pages are given back. */
 int lx_pool_init(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chunk_bytes);
+/* The same, for a pool whose pages and chunks are lx_sys_map'd memory
+ * (an isolate's home arena, so that its image can be mapped). */
+int lx_pool_init_mapped(lx_pool *p, size_t page_size, size_t max_pages, size_t max_chunk_bytes);
 /* Frees everything pooled (shells through their destructor); later
  * give-backs go straight to the system. */
 void lx_pool_destroy(lx_pool *p);

@@ -7,6 +7,7 @@
 #
 # The core: no Lua headers; ctest/ and bench/ link it alone.
 LEXRT_CORE += arena.c
+LEXRT_CORE += cowmap.c
 LEXRT_CORE += image.c
 LEXRT_CORE += pattern.c
 LEXRT_CORE += pattern_plain.c

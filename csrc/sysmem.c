@@ -1,10 +1,14 @@
 /* The system allocator behind sysmem.h, with its failure injection. */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 
 #include "sysmem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+
+#include "poison.h"
 
 static long fail_countdown = -1;
 static unsigned long long taken;
@@ -39,6 +43,35 @@ void *lx_sys_alloc(size_t size)
 void lx_sys_free(void *p)
 {
     free(p);
+}
+
+int lx_sys_inject(void)
+{
+    return should_fail();
+}
+
+void *lx_sys_map(size_t size)
+{
+    void *p;
+    if (should_fail() || size == 0 || size > PTRDIFF_MAX - 4095)
+        return NULL;
+    size = (size + 4095u) & ~(size_t)4095u;
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    taken++;
+    return p;
+}
+
+void lx_sys_unmap(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    size = (size + 4095u) & ~(size_t)4095u;
+    /* ASan keeps shadow across munmap: a later mapping at this address
+     * must not inherit the pool's poison. */
+    LX_ASAN_UNPOISON(p, size);
+    munmap(p, size);
 }
 
 void *lx_sys_realloc(void *p, size_t size)

@@ -19,6 +19,15 @@
 /* Page-aligned (4096) memory of `size` bytes, or NULL. */
 void *lx_sys_alloc(size_t size);
 void lx_sys_free(void *p);
+/* Anonymous mmap'd memory (whole 4096-byte pages, zeroed), or NULL: what a
+ * mapped pool hands out, so that an image can map a file over it
+ * (image.h's mapped form). Same failure injection and counter as
+ * lx_sys_alloc; unmap with the size that was asked for. */
+void *lx_sys_map(size_t size);
+void lx_sys_unmap(void *p, size_t size);
+/* 1 when the injected failure fires now (for system calls that are not
+ * allocations but must be made to fail in tests, e.g. memfd_create). */
+int lx_sys_inject(void);
 /* Plain malloc/realloc for small bookkeeping, same failure injection. */
 void *lx_sys_realloc(void *p, size_t size);
 

@@ -26,7 +26,8 @@
  *   - what an isolate's Lua state relies on: lx_arena_realloc (a no-op
  *     free, shrinking in place, growing the topmost block in place when
  *     page and budget allow, else a new block holding the old bytes),
- *     lx_arena_set_budget, and images (csrc/image.c): a take followed by
+ *     lx_arena_set_budget, and images (csrc/image.c, in copy form and in
+ *     mapped form, op_mapped): a take followed by
  *     anything, then a restore, must give back every block's bytes and
  *     the exact bump position and books of the take, with every handle
  *     stale, or refuse (changing nothing) exactly when the arena no
@@ -57,6 +58,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "cowmap.h"
 #include "image.h"
 #include "pool.h"
 #include "sysmem.h"
@@ -852,6 +854,81 @@ static uint64_t raw_key(struct input *in)
     }
 }
 
+/*
+ * The image's mapped form against a plain copy of its bytes: an arena of
+ * mapped pages (a pool of its own), blocks and chunks the input sizes, a
+ * take and a map, then rounds of writes the input places, each ended by
+ * a restore along a scan path the input picks (or with no watch, or with
+ * faults forced) that must give back every byte. Under injection the map
+ * may fail: the copy form must then give the same answers.
+ */
+static void op_mapped(struct input *in)
+{
+    lx_pool pool;
+    lx_arena *a;
+    lx_image im;
+    unsigned char *blk[16], *snap[16];
+    size_t len[16], nb, i, r, rounds;
+    if (lx_pool_init_mapped(&pool, (size_t)4096 << (u8(in) % 3), 0, 0) != 0)
+        return;
+    a = lx_arena_new(&pool, pool.page_size, LX_NO_BUDGET, lx_next_key(&S.keystate));
+    if (a == NULL) {
+        FAILIF(!S.armed);
+        lx_pool_destroy(&pool);
+        return;
+    }
+    nb = u8(in) % 16 + 1;
+    for (i = 0; i < nb; i++) {
+        unsigned sz = u16(in);
+        size_t j;
+        len[i] = sz % 3 == 0 ? (size_t)sz * 8 + 1 : sz % 4000 + 1; /* up to 512 KiB: chunks */
+        if ((blk[i] = lx_arena_alloc(a, len[i], 16)) == NULL)
+            break;
+        for (j = 0; j < len[i]; j++)
+            blk[i][j] = (unsigned char)(i * 131 + j * 7);
+    }
+    nb = i;
+    lx_image_init(&im);
+    if (nb > 0 && lx_image_take(&im, a) == 0) {
+        int mapped = lx_image_map(&im, a) == 0;
+#if defined(__linux__)
+        FAILIF(!mapped && !S.armed);
+#endif
+        FAILIF(mapped != lx_image_mapped(&im));
+        for (i = 0; i < nb; i++) {
+            snap[i] = xrealloc(NULL, len[i]);
+            memcpy(snap[i], blk[i], len[i]);
+        }
+        rounds = u8(in) % 8 + 1;
+        for (r = 0; r < rounds; r++) {
+            unsigned how = u8(in), k, nw = u8(in) % 16;
+            lx_cow_force_scan((enum lx_scan)(how % 4));
+            lx_cow_force_faults((how >> 2) & 1);
+            if (!((how >> 3) & 1))
+                lx_image_watch(&im);
+            for (k = 0; k < nw; k++) {
+                size_t b = u8(in) % nb, off = u16(in) % len[b];
+                blk[b][off] ^= (unsigned char)(u8(in) | 1);
+            }
+            if ((how >> 4) & 1) { /* what a call allocates lands past the image */
+                unsigned char *p = lx_arena_alloc(a, u16(in) % 5000 + 1, 8);
+                if (p != NULL)
+                    p[0] = 1;
+            }
+            FAILIF(lx_image_restore(&im, a) != 0);
+            for (i = 0; i < nb; i++)
+                FAILIF(memcmp(blk[i], snap[i], len[i]) != 0);
+        }
+        lx_cow_force_scan(LX_SCAN_AUTO);
+        lx_cow_force_faults(0);
+        for (i = 0; i < nb; i++)
+            free(snap[i]);
+    }
+    lx_image_free(&im);
+    lx_arena_free(a);
+    lx_pool_destroy(&pool);
+}
+
 static void run_op(struct input *in)
 {
     unsigned op = u8(in);
@@ -860,7 +937,7 @@ static void run_op(struct input *in)
 
     switch (op & 15) {
     case 3: { /* what an isolate needs: realloc, a budget, images */
-        unsigned sub = u8(in) % 8;
+        unsigned sub = u8(in) % 9;
         if (sub <= 2) {
             size_t pick = u16(in), n = pick_size(in, m->ps);
             op_realloc(m, pick, n, (uint32_t)u16(in));
@@ -869,8 +946,10 @@ static void run_op(struct input *in)
             op_set_budget(m, budget(c0, c1, m->ps));
         } else if (sub <= 5) {
             op_take(m);
-        } else {
+        } else if (sub <= 7) {
             op_restore(m);
+        } else {
+            op_mapped(in);
         }
         break;
     }

@@ -6,7 +6,9 @@
 #   2. the busted suite against an ASan+UBSan build of lexrt.core
 #   3. the busted suite under valgrind memcheck
 #   (2 and 3 run twice: with page recycling, and with LEXRT_NO_RECYCLE=1 so
-#    that every page is really freed and the checkers see each one)
+#    that every page is really freed and the checkers see each one; the
+#    second time every isolate's image is in mapped form too,
+#    LEXRT_ISOLATE_IMAGE=mapped, where the first run lets size choose)
 #   4. cppcheck and clang-tidy over csrc/
 #   5. the libFuzzer harness for FUZZ_SECONDS (default 60)
 set -u
@@ -68,10 +70,10 @@ step "luacheck" luacheck -q --codes --no-color .
 step "C unit tests (gcc, clang, asan)" make -s -C ctest all
 step "busted under ASan+UBSan" asan_suite
 step "busted under valgrind" valgrind_suite
-export LEXRT_NO_RECYCLE=1
-step "busted under ASan+UBSan, recycling off" asan_suite
-step "busted under valgrind, recycling off" valgrind_suite
-unset LEXRT_NO_RECYCLE
+export LEXRT_NO_RECYCLE=1 LEXRT_ISOLATE_IMAGE=mapped
+step "busted under ASan+UBSan, recycling off, images mapped" asan_suite
+step "busted under valgrind, recycling off, images mapped" valgrind_suite
+unset LEXRT_NO_RECYCLE LEXRT_ISOLATE_IMAGE
 step "cppcheck and clang-tidy" static_analysis
 step "libFuzzer for ${FUZZ_SECONDS}s" make -s -C fuzz fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
 

@@ -106,10 +106,11 @@ end
 -- environment (the sanitizer runs need their preload in the child too).
 -- Returns true when the child exited 0, then everything it printed and
 -- its exit code (124: it ran out of time; 128+N: killed by signal N).
-function M.in_child(code, seconds)
+-- `env`, when given, is put in front of the command (e.g. "X=1").
+function M.in_child(code, seconds, env)
   local path = M.write_temp_lua(code)
-  local cmd = ("LUA_PATH=%s LUA_CPATH=%s timeout -k 5 %d lua5.4 %s 2>&1"):format(
-    shell_quote(package.path), shell_quote(package.cpath), seconds or 120, shell_quote(path))
+  local cmd = ("%sLUA_PATH=%s LUA_CPATH=%s timeout -k 5 %d lua5.4 %s 2>&1"):format(
+    env and (env .. " ") or "", shell_quote(package.path), shell_quote(package.cpath), seconds or 120, shell_quote(path))
   local p = assert(io.popen(cmd))
   local out = p:read("a")
   local _, _, code_ = p:close()
