@@ -76,6 +76,7 @@ print(("  iso:call() %.2f us (target <= 2 us): %s, image %d bytes"):format(ic / 
 -- small image, mapped for a large one), and in an isolate forced to copy
 -- (the restore before issue 19). One interleaved run.
 local core = require("lexrt.core")
+do -- a block, so that its records are garbage before the workloads run
 local LOOKUP = [[
   local recs = {}
   for i = 1, %d do recs[i] = { id = i, name = "user" .. i, email = "u" .. i .. "@example.com", score = i * 3 } end
@@ -130,6 +131,9 @@ for _, r in ipairs(rows) do
   r.auto:close()
   r.copy:close()
 end
+end
+collectgarbage()
+collectgarbage()
 
 ------------------------------------------------------------------ 3. workloads
 -- The same requests through the workload's handler with a gc ctx, in this
