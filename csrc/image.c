@@ -109,11 +109,6 @@ int lx_image_restore(lx_image *im, lx_arena *a)
     return lx_arena_rewind(a, &im->mark);
 }
 
-static size_t round_unit(size_t n)
-{
-    return (n + 4095u) & ~(size_t)4095u;
-}
-
 int lx_image_map(lx_image *im, lx_arena *a)
 {
     lx_span *spans;
@@ -128,11 +123,11 @@ int lx_image_map(lx_image *im, lx_arena *a)
      * mapping, so the tails past the bump or the size are ours too. */
     for (i = 0; i < im->mark.npages; i++) {
         spans[i].addr = im->pages[i];
-        spans[i].len = round_unit(a->page_size);
+        spans[i].len = lx_sys_round(a->page_size);
     }
     for (i = 0; i < im->mark.nchunks; i++) {
         spans[im->mark.npages + i].addr = im->chunks[i].ptr;
-        spans[im->mark.npages + i].len = round_unit(im->chunks[i].size);
+        spans[im->mark.npages + i].len = lx_sys_round(im->chunks[i].size);
     }
     im->cow = lx_cow_new(spans, n);
     lx_sys_free(spans);

@@ -148,7 +148,7 @@ unsigned char *lx_pool_get_chunk(lx_pool *p, size_t size, size_t *got)
         c = sys_get(p, size);
         if (c == NULL)
             return NULL;
-        *got = (size + 4095u) & ~(size_t)4095u;
+        *got = lx_sys_round(size);
         p->chunks_from_system++;
     }
     p->chunks_live++;

@@ -33,7 +33,7 @@ void *lx_sys_alloc(size_t size)
     if (size > PTRDIFF_MAX - 4095)
         return NULL;
     /* 4096 alignment lets any in-page alignment up to 4096 be a pure bump. */
-    size = (size + 4095u) & ~(size_t)4095u;
+    size = lx_sys_round(size);
     if (size == 0 || posix_memalign(&p, 4096, size) != 0)
         return NULL;
     taken++;
@@ -55,7 +55,7 @@ void *lx_sys_map(size_t size)
     void *p;
     if (should_fail() || size == 0 || size > PTRDIFF_MAX - 4095)
         return NULL;
-    size = (size + 4095u) & ~(size_t)4095u;
+    size = lx_sys_round(size);
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
@@ -67,7 +67,7 @@ void lx_sys_unmap(void *p, size_t size)
 {
     if (p == NULL)
         return;
-    size = (size + 4095u) & ~(size_t)4095u;
+    size = lx_sys_round(size);
     /* ASan keeps shadow across munmap: a later mapping at this address
      * must not inherit the pool's poison. */
     LX_ASAN_UNPOISON(p, size);

@@ -16,6 +16,13 @@
 #pragma GCC visibility push(hidden)
 #endif
 
+/* What the system hands out comes in whole 4096-byte units: n rounded up
+ * to one (n must be at most SIZE_MAX - 4095). */
+static inline size_t lx_sys_round(size_t n)
+{
+    return (n + 4095u) & ~(size_t)4095u;
+}
+
 /* Page-aligned (4096) memory of `size` bytes, or NULL. */
 void *lx_sys_alloc(size_t size);
 void lx_sys_free(void *p);
