@@ -382,9 +382,8 @@ void lx_cow_restore(lx_cow *c, lx_cow_figures *f)
     c->watching = 0;
     for (i = 0; i < c->nhot; i++)
         put_page(c, c->hot[i].addr, c->hot[i].off);
-    f->pages = f->bytes = 0;
-    f->pages += c->nhot;
-    f->bytes += c->nhot * UNIT;
+    f->pages = c->nhot;
+    f->bytes = c->nhot * UNIT;
     if (changed) {
         if (how == LX_SCAN_AUTO) {
 #ifdef LX_WITH_VALGRIND
