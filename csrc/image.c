@@ -79,7 +79,6 @@ int lx_image_restore(lx_image *im, lx_arena *a)
     for (i = 0; i < im->mark.nchunks; i++)
         if (a->chunks[i].ptr != im->chunks[i].ptr || a->chunks[i].size != im->chunks[i].size)
             return -1;
-    im->restores++;
     if (im->cow != NULL) {
         lx_cow_figures f;
         lx_cow_restore(im->cow, &f);

@@ -36,7 +36,7 @@ typedef struct lx_image {
     /* The last restore's figures, for iso:stats(). */
     size_t last_bytes, last_pages; /* put back */
     size_t hot_pages;              /* mapped form: copied on every restore */
-    unsigned long long restores, scans;
+    unsigned long long scans;      /* mapped form: restores that scanned */
     int last_scan; /* cowmap.h's enum lx_scan of the last scan, 0: none */
 } lx_image;
 
