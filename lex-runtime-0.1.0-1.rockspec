@@ -53,6 +53,7 @@ build = {
         "csrc/l_isobuild.c",
         "csrc/l_isocharge.c",
         "csrc/l_isolate.c",
+        "csrc/l_isocall.c",
         "csrc/l_isolib.c",
         "csrc/l_isoutf8.c",
         "csrc/l_pool.c",

@@ -36,6 +36,61 @@ static int is_violation(lua_State *L, int idx)
     return yes;
 }
 
+/* Pushes the table of the host errors kept for the instance of `link`
+ * (marker address -> error), made when `create`; else nil when none. The
+ * isolate is at host index 1. */
+static int push_pending(lua_State *L, const lxc_link *link, int create)
+{
+    if (lua_getiuservalue(L, 1, LXC_UV_PENDING) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        if (!create) {
+            lua_pushnil(L);
+            return 0;
+        }
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, 1, LXC_UV_PENDING);
+    }
+    if (lua_rawgeti(L, -1, link->slot) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        if (!create) {
+            lua_remove(L, -1);
+            lua_pushnil(L);
+            return 0;
+        }
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, link->slot);
+    }
+    lua_remove(L, -2);
+    return 1;
+}
+
+void lxc_drop_pending(lua_State *L, int idx, const lxc_link *link)
+{
+    if (lua_getiuservalue(L, idx, LXC_UV_PENDING) == LUA_TTABLE) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, link->slot); /* clearing a slot allocates nothing */
+    }
+    lua_pop(L, 1);
+}
+
+/* An effect's yield the host refused (the message Lua gives it) becomes
+ * one that says what happened, on L's top. */
+static void explain_refused_yield(lua_State *L, const char *kind, const char *op, int nested)
+{
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (msg == NULL || strncmp(msg, "attempt to yield", 16) != 0)
+        return;
+    lua_pop(L, 1);
+    if (nested)
+        lua_pushfstring(L, "cannot yield: %s.%s was called from a coroutine inside the isolate, or through "
+                           "a C function (only the request function's own effects may wait)", kind, op);
+    else
+        lua_pushfstring(L, "cannot yield: %s.%s waited, but iso:call is not running in a host coroutine",
+                        kind, op);
+}
+
 /* Raised inside the isolate when an effect's host error cannot be copied. */
 static int effect_marker_fallback(lua_State *T, const char *kind, const char *op, int type)
 {
@@ -75,50 +130,57 @@ static int effect_failed(lua_State *T, lua_State *L, const char *kind, const cha
     }
     marker = lua_topointer(T, -1);
     if (marker != NULL) { /* a table or string; other values are their own copies */
-        if (lua_getiuservalue(L, 1, LXC_UV_PENDING) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setiuservalue(L, 1, LXC_UV_PENDING);
-        }
+        push_pending(L, lxb_iso_link(T), 1);
         lua_pushvalue(L, err);
         lua_rawsetp(L, -2, marker);
     }
     return lua_error(T);
 }
 
-/* isolate: effect_body(kind, op, args...), under iso_effect's pcall. */
-static int effect_body(lua_State *T)
+/* isolate: effect_args(kind, op, args...): pushes on the host the gate
+ * and the effect's arguments, copied; its first result is whether the
+ * handler is open. */
+static int effect_args(lua_State *T)
 {
     const lxc_link *link = lxb_iso_link(T);
     lua_State *L = link->host;
-    int n = lua_gettop(T) - 2, i, base, nres;
-    const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
-    lxc_where w = {"argument", 0, " to ", kind, op};
+    int n = lua_gettop(T) - 2, i;
+    lxc_where w = {"argument", 0, " to ", lua_tostring(T, 1), lua_tostring(T, 2)};
     lxc_budget b = {link->max_copy_bytes, link->max_copy_bytes, "max_copy_bytes"};
     luaL_checkstack(L, n + 8, "too many effect arguments");
-    base = lua_gettop(L);
     /* Closing the handler is refused while a call holds its scope, but
      * not while the chunk is built: an effect may have closed it. */
     if (lxb_iso_handler_closed(L, 1)) {
         lua_pushliteral(L, "handler is closed");
-        return effect_failed(T, L, kind, op);
+        lua_pushboolean(T, 0);
+        return 1;
     }
     lua_getiuservalue(L, 1, LXC_UV_GATE); /* gate(kind, op, args...) */
-    lua_pushstring(L, kind);
-    lua_pushstring(L, op);
+    lua_pushstring(L, w.kind);
+    lua_pushstring(L, w.op);
     for (i = 1; i <= n; i++) {
         w.n = i;
         lxc_copy_bounded(T, i + 2, L, T, &w, &b);
     }
-    /* Not lua_pcallk: an effect that yields raises, as nothing may
-     * yield across iso:call. */
-    if (lua_pcall(L, n + 2, LUA_MULTRET, 0) != LUA_OK)
+    lua_pushboolean(T, 1);
+    return 1;
+}
+
+/* isolate: effect_results(kind, op): the gate's results on the host above
+ * base (link->effect_base), copied in; or its error, raised as a marker. */
+static int effect_results(lua_State *T)
+{
+    const lxc_link *link = lxb_iso_link(T);
+    lua_State *L = link->host;
+    int base = link->effect_base, nres = lua_gettop(L) - base, i;
+    const char *kind = lua_tostring(T, 1), *op = lua_tostring(T, 2);
+    lxc_where w = {"result", 0, " of ", kind, op};
+    if (link->effect_status != LUA_OK) {
+        explain_refused_yield(L, kind, op, 0);
         return effect_failed(T, L, kind, op);
-    nres = lua_gettop(L) - base;
+    }
+    lua_settop(T, 0);
     luaL_checkstack(T, nres + LUA_MINSTACK, "too many effect results");
-    w.what = "result";
-    w.link = " of ";
     for (i = 1; i <= nres; i++) {
         w.n = i;
         lxc_copy(L, base + i, T, T, &w);
@@ -126,19 +188,87 @@ static int effect_body(lua_State *T)
     return nres;
 }
 
+/* isolate: effect_body(kind, op, args...), under iso_effect's pcall: the
+ * effect where it cannot suspend, calling the gate itself. */
+static int effect_body(lua_State *T)
+{
+    lxc_link *link = lxb_iso_link(T);
+    lua_State *L = link->host;
+    int base = lua_gettop(L), open;
+    lua_pushvalue(T, 1);
+    lua_pushvalue(T, 2);
+    lua_rotate(T, 1, 2); /* kind op kind op args... */
+    lua_pushcfunction(T, effect_args);
+    lua_insert(T, 3);
+    lua_call(T, lua_gettop(T) - 3, 1);
+    open = lua_toboolean(T, -1);
+    lua_settop(T, 2);
+    if (!open)
+        return effect_failed(T, L, lua_tostring(T, 1), lua_tostring(T, 2));
+    link->effect_status = lua_pcall(L, lua_gettop(L) - base - 1, LUA_MULTRET, 0);
+    if (link->effect_status != LUA_OK)
+        explain_refused_yield(L, lua_tostring(T, 1), lua_tostring(T, 2), 1);
+    link->effect_base = base;
+    return effect_results(T);
+}
+
+/* Where an effect that suspended its request thread goes on: the driver
+ * has called the gate and resumed the thread. */
+static int effect_resumed(lua_State *T, int status, lua_KContext ctx)
+{
+    lua_State *L = lxb_iso_link(T)->host;
+    int base = lxb_iso_link(T)->effect_base, st;
+    (void)status;
+    (void)ctx;
+    lua_settop(T, 0);
+    lua_pushcfunction(T, effect_results);
+    lua_pushvalue(T, lua_upvalueindex(1));
+    lua_pushvalue(T, lua_upvalueindex(2));
+    st = lua_pcall(T, 2, LUA_MULTRET, 0);
+    lua_settop(L, base);
+    if (st != LUA_OK)
+        return lua_error(T);
+    return lua_gettop(T);
+}
+
 /*
  * The function behind every effect in the isolate; upvalues: kind, op.
  * The work runs under a pcall of the isolate's so that, whatever
  * happens, the host's stack is put back before the isolate goes on.
+ * From the request thread, where it may yield, the effect suspends the
+ * thread and the driver calls the gate (l_bridge.h).
  */
 static int iso_effect(lua_State *T)
 {
-    lua_State *L = lxb_iso_link(T)->host;
+    lxc_link *link = lxb_iso_link(T);
+    lua_State *L = link->host;
     int base, st;
     if (L == NULL)
         return luaL_error(T, "effects are available only while the isolate runs");
     luaL_checkstack(T, 3, "calling an effect");
     base = lua_gettop(L);
+    if (T == link->request && lua_isyieldable(T)) {
+        lua_pushcfunction(T, effect_args);
+        lua_pushvalue(T, lua_upvalueindex(1));
+        lua_pushvalue(T, lua_upvalueindex(2));
+        lua_rotate(T, 1, 3);
+        st = lua_pcall(T, lua_gettop(T) - 1, 1, 0);
+        if (st == LUA_OK && lua_toboolean(T, -1)) {
+            link->effect = 1;
+            link->effect_base = base;
+            return lua_yieldk(T, 0, 0, effect_resumed);
+        }
+        if (st == LUA_OK) { /* the handler is closed: the error is on the host */
+            lua_settop(T, 0);
+            lua_pushvalue(T, lua_upvalueindex(1));
+            lua_pushvalue(T, lua_upvalueindex(2));
+            link->effect_status = LUA_ERRRUN;
+            link->effect_base = lua_gettop(L) - 1;
+            return effect_resumed(T, LUA_OK, 0);
+        }
+        lua_settop(L, base);
+        return lua_error(T);
+    }
     lua_pushcfunction(T, effect_body);
     lua_pushvalue(T, lua_upvalueindex(1));
     lua_pushvalue(T, lua_upvalueindex(2));
@@ -191,8 +321,7 @@ int lxc_raise_error(lua_State *L, lua_State *S)
 {
     const void *marker = lua_topointer(S, -1);
     int top = lua_gettop(L), t;
-    if (marker != NULL && lua_getiuservalue(L, 1, LXC_UV_PENDING) == LUA_TTABLE &&
-        lua_rawgetp(L, -1, marker) != LUA_TNIL)
+    if (marker != NULL && push_pending(L, lxb_iso_link(S), 0) && lua_rawgetp(L, -1, marker) != LUA_TNIL)
         return lua_error(L);
     lua_settop(L, top);
     t = lua_type(S, -1);

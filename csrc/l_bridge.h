@@ -67,16 +67,31 @@ void lxc_copy_bounded(lua_State *from, int idx, lua_State *to, lua_State *err, c
                       lxc_budget *b);
 
 /*
- * Effects and errors. An isolate keeps an lxc_link (lxb_iso_link finds
- * it from any thread of the isolate's state); `host` is set while a call
- * or the build runs. Then stack index 1 of the host's running C function
- * is the isolate, whose user values LXC_UV_GATE (the handler's gate,
- * gate(kind, op, ...), from lxb_handler_gate) and LXC_UV_PENDING (marker
- * address -> the host error an effect raised) are the bridge's.
+ * Effects and errors. An isolate instance keeps an lxc_link (lxb_iso_link
+ * finds it from any thread of the instance's state); `host` is set while
+ * a call or the build runs. Then stack index 1 of the host's running C
+ * function is the isolate, whose user values LXC_UV_GATE (the handler's
+ * gate, gate(kind, op, ...), from lxb_handler_gate) and LXC_UV_PENDING
+ * (instance slot -> marker address -> the host error an effect raised)
+ * are the bridge's.
+ *
+ * An effect called from the request thread itself, where it may yield,
+ * does not call the gate: it leaves the gate and its arguments on the
+ * host above `effect_base`, sets `effect` and yields the request thread;
+ * the isolate's driver (l_isocall.c) calls the gate, where the host may
+ * suspend, leaves its results (or error, `effect_status`) there and
+ * resumes the request thread, which takes them. Anywhere else (a
+ * coroutine inside the isolate, a C function in between, the build) the
+ * effect calls the gate itself, and a yield there is refused.
  */
 typedef struct lxc_link {
     lua_State *host;       /* the host thread of the running call or build; NULL between */
+    lua_State *request;    /* the instance's request thread */
     size_t max_copy_bytes; /* what copying into the host may allocate, per crossing */
+    int slot;              /* the instance's key in the pending table */
+    int effect;            /* the request thread yielded for an effect */
+    int effect_base;       /* the host's top below that effect's gate */
+    int effect_status;     /* how the host's call of the gate ended */
 } lxc_link;
 
 #define LXC_UV_GATE 2
@@ -91,6 +106,10 @@ void lxc_set_effects(lua_State *S, lua_State *L, int effects);
  * value when it is an effect's marker, else a copy (or why it cannot be
  * copied). */
 int lxc_raise_error(lua_State *L, lua_State *S);
+
+/* Drops the host errors kept for the instance of `link` (its call is
+ * over); the isolate at host index idx. Allocates nothing. */
+void lxc_drop_pending(lua_State *L, int idx, const lxc_link *link);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -31,20 +31,19 @@ size_t lxb_handler_gate(lua_State *L, int idx);
  * arena, and returns the arena, where the call's state will live: until
  * the loan is returned, exiting that scope or one below it, closing the
  * handler, and resetting or closing the arena raise "isolate busy".
- * return lifts the pins (an outer call's, saved in the loan, comes back)
- * and exits the scope, and with it the scopes whose guards fired while
- * the pin held them (l_scope.c, defer_exit). Loans nest (a call made
- * from inside a call's effect) and are returned in reverse order.
+ * Loans may be returned in any order (calls in flight finish when their
+ * effects do): return (the handler at hidx) lifts the loan's pin and
+ * exits its scope, with every scope above it when no other loan holds
+ * one of them, else that scope alone; then the scopes whose guards fired
+ * while a pin held them (l_scope.c, defer_exit).
  */
 typedef struct lxb_loan {
-    LArena *la;       /* the scope's arena object */
-    int handler;      /* the handler's stack index, absolute */
-    lua_Integer id;   /* the scope */
-    lua_Integer prev; /* the pin this loan replaced: 0, or an outer call's scope */
+    LArena *la;     /* the scope's arena object */
+    lua_Integer id; /* the scope */
 } lxb_loan;
 
 lx_arena *lxb_handler_borrow(lua_State *L, int idx, lxb_loan *loan);
-void lxb_handler_return(lua_State *L, const lxb_loan *loan);
+void lxb_handler_return(lua_State *L, int hidx, const lxb_loan *loan);
 
 /* Fills the handler and scope guard metatables (upvalues at `up`, see
  * lbind.h) and adds core._handler_front to the module table at the top. */

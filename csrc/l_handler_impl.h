@@ -23,10 +23,12 @@
 #define NUV 5
 
 /* An open scope. `doomed`: its guard fired while an isolate call pinned
- * it, so it is exited as soon as no pin holds it (see defer_exit). */
+ * it, so it is exited as soon as no pin holds it (see defer_exit).
+ * `pinned`: an isolate call's loan (lxb_handler_borrow). */
 typedef struct Scope {
     lua_Integer id;
     int doomed;
+    int pinned;
 } Scope;
 
 typedef struct LHandler {
@@ -38,7 +40,7 @@ typedef struct LHandler {
     size_t depth, cap;
     size_t ndoomed; /* open scopes marked doomed */
     lua_Integer entered, exited;
-    lua_Integer pinned; /* innermost scope a running isolate call uses; 0: none */
+    lua_Integer pinned; /* the innermost scope an isolate call in flight holds; 0: none */
     int closed;
 } LHandler;
 

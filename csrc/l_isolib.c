@@ -190,6 +190,26 @@ static int w_close(lua_State *T)
     return 2;
 }
 
+/* coroutine.yield and isyieldable: the request function runs in a thread
+ * of its own (so that its effects may suspend the call), but to the
+ * isolate's code it is the main thread, where nothing yields. */
+static int w_yield(lua_State *T)
+{
+    if (T == lxb_iso_link(T)->request)
+        return luaL_error(T, "attempt to yield from outside a coroutine");
+    return lxb_isocharge_original(T)(T);
+}
+
+static int w_isyieldable(lua_State *T)
+{
+    lua_State *co = lua_isnone(T, 1) ? T : lua_tothread(T, 1);
+    if (co != NULL && co == lxb_iso_link(T)->request) {
+        lua_pushboolean(T, 0);
+        return 1;
+    }
+    return lxb_isocharge_original(T)(T);
+}
+
 /* The function coroutine.wrap returns; upvalue 1: the coroutine. */
 static int w_auxwrap(lua_State *T)
 {
@@ -243,6 +263,8 @@ static const lxb_libfn sticky[] = {
     {LUA_COLIBNAME, "resume", w_resume, LXB_WRAPS},
     {LUA_COLIBNAME, "close", w_close, LXB_ALWAYS},
     {LUA_COLIBNAME, "wrap", w_wrap, LXB_ALWAYS},
+    {LUA_COLIBNAME, "yield", w_yield, LXB_WRAPS | LXB_ALWAYS},
+    {LUA_COLIBNAME, "isyieldable", w_isyieldable, LXB_WRAPS | LXB_ALWAYS},
     {NULL, NULL, NULL, 0},
 };
 

@@ -82,6 +82,7 @@ static void enter_scope(lua_State *L, LHandler *h, int idx)
         lxb_nomem(L);
     h->scopes[h->depth].id = ++h->last_id;
     h->scopes[h->depth].doomed = 0;
+    h->scopes[h->depth].pinned = 0;
     h->depth++;
     h->entered++;
 }
@@ -308,7 +309,8 @@ int lxb_h_exit(lua_State *L)
  * For isolates (l_isolate.c). A pinned scope, and every scope below it,
  * cannot be exited and the handler cannot be closed until the pin is
  * lifted: an isolate's Lua state lives in that scope's arena for the
- * length of a call.
+ * length of a call. Several calls may be in flight (each suspended in an
+ * effect), so pins are per scope and h->pinned is the innermost one.
  */
 lx_arena *lxb_handler_borrow(lua_State *L, int idx, lxb_loan *loan)
 {
@@ -319,21 +321,67 @@ lx_arena *lxb_handler_borrow(lua_State *L, int idx, lxb_loan *loan)
     enter_scope(L, h, idx);
     loan->la = lua_touserdata(L, -1);
     lua_pop(L, 1); /* the handler's scope table keeps it */
-    loan->handler = idx;
     loan->id = h->last_id;
-    loan->prev = h->pinned;
-    h->pinned = loan->id;
+    h->scopes[h->depth - 1].pinned = 1;
+    h->pinned = loan->id; /* the newest scope is the innermost */
     loan->la->pinned++;
     return loan->la->a;
 }
 
-void lxb_handler_return(lua_State *L, const lxb_loan *loan)
+/* The innermost pinned scope's id, or 0. */
+static lua_Integer innermost_pin(const LHandler *h)
 {
-    LHandler *h = test_handler(L, loan->handler);
+    size_t k = h->depth;
+    while (k > 0 && !h->scopes[k - 1].pinned)
+        k--;
+    return k > 0 ? h->scopes[k - 1].id : 0;
+}
+
+/*
+ * Exits the scope at depth k alone, leaving the scopes above it open: a
+ * call that finished under another call still in flight. The scopes
+ * above move down one place in the stack and the table (rawseti over
+ * slots that exist, and nil: nothing allocates).
+ */
+static void exit_one(lua_State *L, int hidx, LHandler *h, size_t k)
+{
+    LArena *la;
+    size_t j;
+    lua_getiuservalue(L, hidx, UV_SCOPES);
+    lua_rawgeti(L, -1, (lua_Integer)k);
+    la = lua_touserdata(L, -1);
+    if (la != NULL && la->a != NULL) {
+        lx_arena_free(la->a);
+        la->a = NULL;
+    }
+    lua_pop(L, 1);
+    if (h->scopes[k - 1].doomed)
+        h->ndoomed--;
+    for (j = k; j < h->depth; j++) {
+        lua_rawgeti(L, -1, (lua_Integer)j + 1);
+        lua_rawseti(L, -2, (lua_Integer)j);
+        h->scopes[j - 1] = h->scopes[j];
+    }
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)h->depth);
+    lua_pop(L, 1);
+    h->depth--;
+    h->exited++;
+}
+
+void lxb_handler_return(lua_State *L, int hidx, const lxb_loan *loan)
+{
+    LHandler *h = test_handler(L, hidx);
+    size_t k = depth_of(h, loan->id);
     loan->la->pinned--;
-    h->pinned = loan->prev;
-    exit_scope(L, loan->handler, h, loan->id);
-    exit_doomed(L, loan->handler, h); /* what the call's pin held back, if anything */
+    if (k != 0)
+        h->scopes[k - 1].pinned = 0;
+    h->pinned = innermost_pin(h);
+    if (h->pinned < loan->id)
+        exit_scope(L, hidx, h, loan->id);
+    else if (k != 0)
+        exit_one(L, hidx, h, k);
+    exit_doomed(L, hidx, h); /* what the call's pin held back, if anything */
 }
 
 static const luaL_Reg guard_meta[] = {

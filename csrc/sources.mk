@@ -22,6 +22,7 @@ LEXRT_BIND += l_handler.c
 LEXRT_BIND += l_isobuild.c
 LEXRT_BIND += l_isocharge.c
 LEXRT_BIND += l_isolate.c
+LEXRT_BIND += l_isocall.c
 LEXRT_BIND += l_isolib.c
 LEXRT_BIND += l_isoutf8.c
 LEXRT_BIND += l_pool.c

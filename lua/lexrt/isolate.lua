@@ -8,7 +8,7 @@ local handler = require("lexrt.handler")
 
 local OPTIONS = {
   source = true, file = true, handler = true, libs = true,
-  max_bytes = true, max_instructions = true, max_copy_bytes = true, name = true,
+  max_bytes = true, max_instructions = true, max_copy_bytes = true, name = true, instances = true,
 }
 -- The libraries an isolate may have, all of them by default: C's list
 -- (csrc/l_isolib.c), a fresh copy.
@@ -105,6 +105,7 @@ return function(opts)
   local max_bytes = count(opts, "max_bytes", 0)
   local max_instructions = count(opts, "max_instructions", 1)
   local max_copy_bytes = count(opts, "max_copy_bytes", 0)
+  local instances = count(opts, "instances", 1)
   local libs = libs_of(rawget(opts, "libs"))
   local h = rawget(opts, "handler")
   if h == nil then
@@ -117,6 +118,6 @@ return function(opts)
   -- Named so that C argument errors (a handler that is not one) read
   -- "to 'isolate'"; not a tail call, which would lose the name.
   local isolate = core.new_isolate
-  local iso = isolate(h, source, chunkname, libs, max_bytes, max_instructions, name, max_copy_bytes)
+  local iso = isolate(h, source, chunkname, libs, max_bytes, max_instructions, name, max_copy_bytes, instances)
   return iso
 end
