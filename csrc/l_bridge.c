@@ -83,7 +83,9 @@ static void explain_refused_yield(lua_State *L, const char *kind, const char *op
     if (msg == NULL || strncmp(msg, "attempt to yield", 16) != 0)
         return;
     lua_pop(L, 1);
-    if (nested)
+    if (nested == 2)
+        lua_pushfstring(L, "cannot yield: %s.%s was called while the isolate was built", kind, op);
+    else if (nested)
         lua_pushfstring(L, "cannot yield: %s.%s was called from a coroutine inside the isolate, or through "
                            "a C function (only the request function's own effects may wait)", kind, op);
     else
@@ -207,7 +209,7 @@ static int effect_body(lua_State *T)
         return effect_failed(T, L, lua_tostring(T, 1), lua_tostring(T, 2));
     link->effect_status = lua_pcall(L, lua_gettop(L) - base - 1, LUA_MULTRET, 0);
     if (link->effect_status != LUA_OK)
-        explain_refused_yield(L, lua_tostring(T, 1), lua_tostring(T, 2), 1);
+        explain_refused_yield(L, lua_tostring(T, 1), lua_tostring(T, 2), link->request != NULL ? 1 : 2);
     link->effect_base = base;
     return effect_results(T);
 }
