@@ -149,8 +149,8 @@ describe("lexrt.serve", function()
     local cases = {
       { 5, "table expected, got number" },
       { "x", "table expected, got string" },
-      { { keep = false }, "unknown option 'keep' (known: keep_results, max_errors, pack)" },
-      { { [1] = true }, "unknown option '1' (known: keep_results, max_errors, pack)" },
+      { { keep = false }, "unknown option 'keep' (known: keep_results, max_errors, pack, concurrency)" },
+      { { [1] = true }, "unknown option '1' (known: keep_results, max_errors, pack, concurrency)" },
       { { keep_results = 0 }, "keep_results must be a boolean, got number" },
       { { keep_results = "no" }, "keep_results must be a boolean, got string" },
       { { pack = 1 }, "pack must be a boolean, got number" },

@@ -58,7 +58,7 @@ local function is_handler(h)
   return ok and callable(enter) and callable(exit)
 end
 
-local OPTIONS = { keep_results = true, max_errors = true, pack = true }
+local OPTIONS = { keep_results = true, max_errors = true, pack = true, concurrency = true }
 
 -- A boolean option: its value, `default` when absent, or nil and why not.
 local function boolean_option(opts, name, default)
@@ -72,18 +72,19 @@ local function boolean_option(opts, name, default)
 end
 
 -- The options table: keep_results (boolean, default true), max_errors
--- (integer >= 0, default 10) and pack (boolean, default false). Returns
--- the three, or nil and the message for argument #4.
+-- (integer >= 0, default 10), pack (boolean, default false) and
+-- concurrency (integer >= 1, default 1). Returns the four, or nil and the
+-- message for argument #4.
 local function read_options(opts)
   if opts == nil then
-    return true, DEFAULT_MAX_ERRORS, false
+    return true, DEFAULT_MAX_ERRORS, false, 1
   end
   if type(opts) ~= "table" then
     return nil, argcheck.expected("table", opts)
   end
   for k in pairs(opts) do
     if not OPTIONS[k] then
-      return nil, ("unknown option '%s' (known: keep_results, max_errors, pack)"):format(tostring(k))
+      return nil, ("unknown option '%s' (known: keep_results, max_errors, pack, concurrency)"):format(tostring(k))
     end
   end
   local keep, pack, err
@@ -102,7 +103,15 @@ local function read_options(opts)
       return nil, err
     end
   end
-  return keep, max, pack
+  local concurrency = 1
+  if opts.concurrency ~= nil then
+    concurrency = math.type(opts.concurrency) == "integer" and opts.concurrency
+      or (type(opts.concurrency) == "number" and math.tointeger(opts.concurrency))
+    if not concurrency or concurrency < 1 then
+      return nil, ("concurrency must be an integer >= 1, got %s"):format(tostring(opts.concurrency))
+    end
+  end
+  return keep, max, pack, concurrency
 end
 
 -- pcall's results with every value after `ok` packed into one table
@@ -114,46 +123,15 @@ local function packed(ok, ...)
   return false, (...)
 end
 
-return function(h, requests, fn, opts)
-  if not is_handler(h) then
-    argcheck.argerror(1, "serve", argcheck.expected("effect handler", h))
-  end
-  local rt = type(requests)
-  if rt ~= "table" and rt ~= "function" then
-    argcheck.argerror(2, "serve", argcheck.expected("table or iterator function", requests))
-  end
-  if is_isolate(fn) then
-    local iso = fn
-    fn = function(r)
-      return iso:call(r)
-    end
-  elseif type(fn) ~= "function" then
-    argcheck.argerror(3, "serve", argcheck.expected("function or lexrt.isolate", fn))
-  end
-  local keep, max_errors, pack = read_options(opts)
-  if keep == nil then
-    argcheck.argerror(4, "serve", max_errors)
-  end
-  pack = keep and pack -- nothing to pack when nothing is kept
-
+-- The summary and how a request's outcome goes into it.
+local function new_tally(keep, max_errors)
   local results = keep and { n = 0 } or nil
-  local errors, failed_at = {}, {}
   local summary = {
-    requests = 0, ok = 0, failed = 0, errors = errors, failed_at = failed_at, results = results,
+    requests = 0, ok = 0, failed = 0, errors = {}, failed_at = {}, results = results,
   }
   local kept = 0
-  for r in iterate(requests) do
-    local n = summary.requests + 1
-    summary.requests = n
-    local id = h:enter_request_scope()
-    local ok, res
-    if pack then
-      ok, res = packed(pcall(fn, r, h, id))
-    else
-      ok, res = pcall(fn, r, h, id)
-    end
-    h:exit_request_scope(id)
-    if results then
+  local function record(n, ok, res)
+    if results and n > results.n then
       results.n = n
     end
     if ok then
@@ -166,10 +144,106 @@ return function(h, requests, fn, opts)
       if kept < max_errors then
         -- Counted, not #errors: an error value may be nil.
         kept = kept + 1
-        errors[kept] = res
-        failed_at[kept] = n
+        summary.errors[kept] = res
+        summary.failed_at[kept] = n
       end
     end
+  end
+  return summary, record
+end
+
+-- Requests in flight: up to `concurrency` isolate calls at once, each in
+-- a coroutine of its own. A call whose effect yields lets the next one
+-- run; suspended calls are resumed in turn, in the order they started,
+-- with nothing (what they yielded is for schedulers of one's own, see
+-- examples/sleep_scheduler.lua). Each call is its own request scope.
+local function serve_in_flight(requests, iso, pack, concurrency, summary, record)
+  local call = pack and function(r) return table.pack(iso:call(r)) end or function(r) return (iso:call(r)) end
+  local flying, exhausted, nextr = {}, false, iterate(requests)
+  local function step(item, ...)
+    local ok, res = coroutine.resume(item.co, ...)
+    if coroutine.status(item.co) == "dead" then
+      record(item.n, ok, res)
+      return true
+    end
+    return false
+  end
+  while true do
+    while not exhausted and #flying < concurrency do
+      local r = nextr()
+      if r == nil then
+        exhausted = true
+      else
+        summary.requests = summary.requests + 1
+        local item = { co = coroutine.create(call), n = summary.requests }
+        if not step(item, r) then
+          flying[#flying + 1] = item
+        end
+      end
+    end
+    if #flying == 0 then
+      return summary
+    end
+    local i = 1
+    while i <= #flying do
+      if step(flying[i]) then
+        table.remove(flying, i)
+      else
+        i = i + 1
+      end
+    end
+  end
+end
+
+return function(h, requests, fn, opts)
+  if not is_handler(h) then
+    argcheck.argerror(1, "serve", argcheck.expected("effect handler", h))
+  end
+  local rt = type(requests)
+  if rt ~= "table" and rt ~= "function" then
+    argcheck.argerror(2, "serve", argcheck.expected("table or iterator function", requests))
+  end
+  local iso
+  if is_isolate(fn) then
+    iso = fn
+    fn = function(r)
+      return iso:call(r)
+    end
+  elseif type(fn) ~= "function" then
+    argcheck.argerror(3, "serve", argcheck.expected("function or lexrt.isolate", fn))
+  end
+  local keep, max_errors, pack, concurrency = read_options(opts)
+  if keep == nil then
+    argcheck.argerror(4, "serve", max_errors)
+  end
+  if concurrency > 1 and not iso then
+    argcheck.argerror(4, "serve", "concurrency > 1 needs an isolate (its calls are the requests in flight)")
+  end
+  if concurrency > 1 and concurrency > iso:stats().max_instances then
+    argcheck.argerror(4, "serve", ("concurrency %d is more than the isolate's instances (%d)")
+      :format(concurrency, iso:stats().max_instances))
+  end
+  pack = keep and pack -- nothing to pack when nothing is kept
+
+  local summary, record = new_tally(keep, max_errors)
+  if concurrency > 1 then
+    return serve_in_flight(requests, iso, pack, concurrency, summary, record)
+  end
+  for r in iterate(requests) do
+    local n = summary.requests + 1
+    summary.requests = n
+    local id = h:enter_request_scope()
+    local ok, res
+    if pack then
+      ok, res = packed(pcall(fn, r, h, id))
+    else
+      ok, res = pcall(fn, r, h, id)
+    end
+    h:exit_request_scope(id)
+    if summary.results then
+      summary.results.n = n
+    end
+    record(n, ok, res)
   end
   return summary
 end

@@ -114,3 +114,78 @@ describe("examples/isolate_api.lua", function()
     assert.are.same({ 3, 6, 8 }, summary.failed_at)
   end)
 end)
+
+describe("lexrt.serve with requests in flight (concurrency = N)", function()
+  local function sleepy()
+    return lexrt.handler({
+      effects = { time = { sleep = function(s) return coroutine.yield("sleep", s) end } },
+      policy = lexrt.policy({ allow_effects = { "time" } }),
+    })
+  end
+  local SOURCE = [[
+    return function(r)
+      local order = {}
+      for i = 1, r.waits do order[#order + 1] = r.id time.sleep(i) end
+      if r.fail then error("refused " .. r.id, 0) end
+      return { id = r.id, waits = #order }
+    end
+  ]]
+
+  it("keeps up to N calls in flight, results in request order, errors where they happened", function()
+    local iso, peak = nil, 0
+    local h = lexrt.handler({
+      effects = { time = { sleep = function(s)
+        peak = math.max(peak, iso:stats().in_flight)
+        return coroutine.yield("sleep", s)
+      end } },
+      policy = lexrt.policy({ allow_effects = { "time" } }),
+    })
+    iso = lexrt.isolate({ handler = h, source = SOURCE, instances = 3 })
+    local reqs = {}
+    for i = 1, 10 do
+      reqs[i] = { id = i, waits = (i * 7) % 4, fail = i == 6 }
+    end
+    local summary = lexrt.serve(h, reqs, iso, { concurrency = 3 })
+    assert.are.equal(10, summary.requests)
+    assert.are.equal(9, summary.ok)
+    assert.are.same({ 6 }, summary.failed_at)
+    assert.are.equal("refused 6", summary.errors[1])
+    for i = 1, 10 do
+      if i ~= 6 then
+        assert.are.same({ id = i, waits = (i * 7) % 4 }, summary.results[i])
+      end
+    end
+    assert.are.equal(3, peak)
+    assert.are.equal(0, h:stats().depth)
+    assert.are.equal(0, h:stats().pages_live)
+    assert.are.equal(0, iso:stats().in_flight)
+  end)
+
+  it("gives the results of one request at a time", function()
+    local reqs, want = {}, { n = 12 }
+    for i = 1, 12 do
+      reqs[i] = { id = i, waits = i % 5 }
+    end
+    local one = lexrt.isolate({ handler = sleepy(), source = SOURCE })
+    for i, r in ipairs(reqs) do -- each call alone, resumed until it ends
+      local co = coroutine.create(function() return one:call(r) end)
+      local ok, res
+      repeat
+        ok, res = coroutine.resume(co)
+      until coroutine.status(co) == "dead"
+      assert(ok, res)
+      want[i] = res
+    end
+    local h = sleepy()
+    local many = lexrt.serve(h, reqs, lexrt.isolate({ handler = h, source = SOURCE, instances = 4 }), { concurrency = 4 })
+    assert.are.same(want, many.results)
+  end)
+
+  it("refuses concurrency without an isolate, or past its instances", function()
+    local h = sleepy()
+    local iso = lexrt.isolate({ handler = h, source = SOURCE, instances = 2 })
+    assert.matches("concurrency > 1 needs an isolate", err_of(lexrt.serve, h, {}, function() end, { concurrency = 2 }))
+    assert.matches("concurrency 3 is more than the isolate's instances %(2%)", err_of(lexrt.serve, h, {}, iso, { concurrency = 3 }))
+    assert.matches("concurrency must be an integer >= 1, got 0", err_of(lexrt.serve, h, {}, iso, { concurrency = 0 }))
+  end)
+end)
