@@ -346,6 +346,7 @@ end)
 -- that prints exactly what its --> comments say.
 local QUOTED = {
   { heading = "Isolates", file = "examples/isolate_tour.lua" },
+  { heading = "Requests in flight", file = "examples/sleep_scheduler.lua" },
 }
 
 for _, q in ipairs(QUOTED) do
