@@ -7,7 +7,10 @@
 --      stops it, and lexrt's matcher against the host's string library;
 --   5. library calls under max_instructions: how long the worst offenders
 --      outside patterns run before the budget stops them, and what the
---      charged wrappers cost an ordinary handler.
+--      charged wrappers cost an ordinary handler;
+--   6. a yield round trip: an effect that suspends iso:call and is
+--      resumed, against a plain coroutine yield/resume and an effect that
+--      returns without yielding.
 -- Every figure is a median over interleaved rounds, so that a slow moment
 -- of the machine hits all sides alike. CPU time (os.clock).
 --   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 bench/isolate_bench.lua
@@ -350,3 +353,37 @@ end
 print(("  with budget / without: %.2fx"):format(hsides[2].ns / hsides[1].ns))
 plain:close()
 budgeted:close()
+
+------------------------------------------------------------------ 6. yield round trip
+-- K effects in one call, each a round trip through the host: the isolate
+-- yields to the driver, the gate's host function yields the host
+-- coroutine, the resume comes back in. Per effect, ns.
+do
+  local hy = lexrt.handler({
+    policy = lexrt.policy({ allow_effects = { "time" } }),
+    effects = { time = { wait = function() return coroutine.yield() end, now = function() return 1 end } },
+  })
+  local loop = "return function(k) local s = 0 for _ = 1, k do s = s + (time.%s() or 1) end return s end"
+  local waits = lexrt.isolate({ handler = hy, source = loop:format("wait") })
+  local returns = lexrt.isolate({ handler = hy, source = loop:format("now") })
+  local n = CALLS // 2
+  local trips = {
+    { name = "coroutine yield/resume", f = function(k)
+      local co = coroutine.wrap(function() for _ = 1, k do coroutine.yield() end end)
+      for _ = 1, k do co() end
+    end },
+    { name = "effect that yields", f = function(k)
+      local co = coroutine.create(function() return waits:call(k) end)
+      repeat coroutine.resume(co, 1) until coroutine.status(co) == "dead"
+    end },
+    { name = "effect that returns", f = function(k) returns:call(k) end },
+  }
+  interleaved(trips, n, ROUNDS)
+  print()
+  print(("isolate: a yield round trip, ns per effect (median of %d interleaved rounds of %d)"):format(ROUNDS, n))
+  for _, e in ipairs(trips) do
+    print(("  %-24s %8.0f"):format(e.name, e.ns))
+  end
+  print(("  effect that yields / coroutine yield/resume  %5.1fx"):format(trips[2].ns / trips[1].ns))
+  print(("  what the wait adds to an effect              %5.0f ns"):format(trips[2].ns - trips[3].ns))
+end

@@ -603,7 +603,7 @@ if require("lexrt").isolate then
   describe("the isolate mode", function()
     it("is a default mode, after the others", function()
       assert.are.equal("isolate", experiment.MODES[#experiment.MODES])
-      assert.is_false(modes.BY_NAME.isolate.interleaves)
+      assert.is_nil(modes.BY_NAME.isolate.interleaves) -- it takes turns like the others
     end)
 
     for _, name in ipairs(experiment.WORKLOADS) do
@@ -677,15 +677,51 @@ if require("lexrt").isolate then
       assert.are.equal(#experiment.MODES - 1, #r.rows)
     end)
 
-    it("runs one request at a time, and says so in a concurrency sweep", function()
-      local r = experiment.sweep({ workload = "json", requests = 4, rounds = 1, warmup = 0, modes = "gc,isolate",
-        concurrency = { 1, 2 } })
+    it("runs requests in flight: an instance each, suspended at ctx:wait(), the same responses", function()
+      local one = experiment.run({ workload = "json", requests = 24, rounds = 1, warmup = 0, seed = 3,
+        keep_bodies = true, modes = { "gc" } })
+      local r = experiment.sweep({ workload = "json", requests = 24, rounds = 1, warmup = 0, seed = 3,
+        modes = "gc,isolate", concurrency = { 1, 8 }, keep_bodies = true })
       local labels = {}
       for k, row in ipairs(r.rows) do
         labels[k] = row.label
+        assert.are.same(one.by_mode.gc.bodies, row.bodies, row.label)
       end
-      assert.are.same({ "gc x1", "isolate x1", "gc x2" }, labels)
-      assert.matches("^isolate runs one request at a time", r.notes[1])
+      assert.are.same({ "gc x1", "isolate x1", "gc x8", "isolate x8" }, labels)
+      for _, note in ipairs(r.notes or {}) do
+        assert.is_nil(note:find("one request at a time", 1, true))
+      end
+    end)
+
+    it("keeps eight calls in flight on eight instances at --concurrency 8", function()
+      local bundle_src = bundle.source(experiment.workload("json"))
+      assert.matches("sched.wait", bundle_src, 1, true)
+      local w = experiment.workload("json")
+      local d = modes.open("isolate", { workload = w, page_size = 65536, slots = 8 })
+      assert.are.equal(8, d:isolate_stats().max_instances)
+      local reqs = experiment.generate(w, 8, 1)
+      local cos, peak = {}, 0
+      for k = 1, 8 do
+        cos[k] = coroutine.create(function() d:request(k, reqs[k]) end)
+        assert(coroutine.resume(cos[k])) -- to the first ctx:wait()
+        peak = math.max(peak, d:isolate_stats().in_flight)
+      end
+      assert.are.equal(8, peak)
+      assert.are.equal(8, d:isolate_stats().instances)
+      for _ = 1, 10 do
+        for k = 1, 8 do
+          if coroutine.status(cos[k]) == "suspended" then
+            assert(coroutine.resume(cos[k]))
+          end
+        end
+      end
+      for k = 1, 8 do
+        assert.are.equal("dead", coroutine.status(cos[k]))
+      end
+      assert.are.equal(0, d:isolate_stats().in_flight)
+      assert.are.equal(8, d:isolate_stats().calls)
+      assert.are.equal(0, d:pool().pages_live)
+      d:close()
     end)
 
     it("says which module an isolate cannot have", function()

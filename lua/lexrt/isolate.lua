@@ -20,6 +20,9 @@ end
 local NOT_ALLOWED = "library '%s' is not allowed in an isolate (allowed: "
   .. table.concat(DEFAULT_LIBS, ", ") .. ")"
 
+-- csrc/l_isolate_impl.h's LXB_MAX_INSTANCES: an instance list stays small.
+local MAX_INSTANCES = 4096
+
 -- Every argument error blames the caller of lexrt.isolate: argcheck's
 -- level 2 (its default) from the constructor itself, 3 from a helper.
 local argerror = argcheck.argerror
@@ -106,6 +109,9 @@ return function(opts)
   local max_instructions = count(opts, "max_instructions", 1)
   local max_copy_bytes = count(opts, "max_copy_bytes", 0)
   local instances = count(opts, "instances", 1)
+  if instances and instances > MAX_INSTANCES then
+    argerror(1, "isolate", ("instances must be an integer in 1..%d, got %d"):format(MAX_INSTANCES, instances))
+  end
   local libs = libs_of(rawget(opts, "libs"))
   local h = rawget(opts, "handler")
   if h == nil then

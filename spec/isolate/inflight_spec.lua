@@ -371,3 +371,14 @@ describe("lexrt.isolate requests in flight", function()
     end
   end)
 end)
+
+describe("lexrt.isolate's instances option", function()
+  it("is refused unless an integer in 1..4096", function()
+    for _, case in ipairs({ { 0, "instances must be an integer >= 1, got 0" }, { 1.5, "instances must be an integer >= 1, got 1.5" },
+      { "2", "instances must be an integer >= 1, got 2" }, { 5000, "instances must be an integer in 1..4096, got 5000" } }) do
+      local ok, e = pcall(lexrt.isolate, { source = "return function() end", instances = case[1] })
+      assert.is_false(ok)
+      assert.are.equal("bad argument #1 to 'isolate' (" .. case[2] .. ")", e)
+    end
+  end)
+end)

@@ -116,8 +116,14 @@ local Ctx = require("lexrt.experiment.ctx")]]
   end
   out[#out + 1] = [[
 local handler = w.handler
+-- With requests in flight, ctx:wait() is the host's sched.wait effect,
+-- which yields the host coroutine running this call (and so suspends it).
+local wait = sched and function() sched.wait() end
 return function(req)
   local ctx = Ctx.gc()
+  if wait then
+    ctx.yields, ctx.wait = true, wait
+  end
   local ref = handler(ctx, req)
   if type(ref) == "string" then
     return ref

@@ -52,6 +52,7 @@ local function lexrt()
   end
   return {
     arena = core.arena, handler = require("lexrt.handler").new, isolate = require("lexrt.isolate"),
+    policy = require("lexrt.policy").new,
     PAGE_BYTES = core.PAGE_BYTES,
   }
 end
@@ -188,8 +189,10 @@ end
 -- carries it in, with a gc ctx): every Lua object a request makes is
 -- bump-allocated in the request scope's arena and dropped with it; no
 -- collector runs inside. The request is copied in and the body copied
--- out. A call runs to completion and cannot yield, so this mode has no
--- requests in flight together (interleaves = false below).
+-- out. With requests in flight (slots > 1), the isolate has an instance
+-- per slot and ctx:wait() is an effect whose host side yields the slot's
+-- coroutine: the call is suspended there, as an OpenResty request waits
+-- on a cosocket.
 local Isolated = {}
 Isolated.__index = Isolated
 
@@ -229,10 +232,20 @@ end
 local function open_isolate(o, mode)
   local lib = lexrt()
   local bundle = require("lexrt.experiment.bundle")
-  local h = lib.handler({ page_size = o.page_size })
+  local slots = o.slots or 1
+  local h
+  if slots > 1 then
+    h = lib.handler({
+      page_size = o.page_size,
+      policy = lib.policy({ kinds = { "sched" }, allow_effects = { "sched" } }),
+      effects = { sched = { wait = function() coroutine.yield() end } },
+    })
+  else
+    h = lib.handler({ page_size = o.page_size })
+  end
   local iso = lib.isolate({
     source = bundle.source(o.workload), handler = h, name = "workload " .. tostring(o.workload.name),
-    max_bytes = ISOLATE_MAX_BYTES,
+    max_bytes = ISOLATE_MAX_BYTES, instances = slots,
   })
   -- What the census reads of the call that just ended, in an arena's terms.
   local last_call = {
@@ -245,7 +258,7 @@ local function open_isolate(o, mode)
     end,
   }
   return setmetatable({
-    h = h, iso = iso, last_call = last_call, image_page = lib.PAGE_BYTES, ctxs = contexts(Ctx.gc, mode, 1),
+    h = h, iso = iso, last_call = last_call, image_page = lib.PAGE_BYTES, ctxs = contexts(Ctx.gc, mode, slots),
   }, Isolated)
 end
 
@@ -277,7 +290,7 @@ M.LIST = {
 
 if has_isolates() then
   M.LIST[#M.LIST + 1] = {
-    name = "isolate", collector = "incremental", pages = true, open = open_isolate, interleaves = false,
+    name = "isolate", collector = "incremental", pages = true, open = open_isolate,
     about = "the workload's code in a lexrt.isolate: every object in the scope's arena, no collector",
     -- Only a workload with source code to carry in (a built-in or a file).
     accepts = function(w)
