@@ -64,7 +64,18 @@ build = {
       incdirs = { "csrc" },
       defines = { ('LEXRT_VERSION="%s"'):format(release) },
     },
+    ["lexrt.http_core"] = {
+      -- csrc/sources.mk's LEXRT_HTTP, repeated as above.
+      sources = {
+        "csrc/http_wire.c",
+        "csrc/l_http.c",
+        "csrc/l_httpconn.c",
+      },
+      libraries = { "h2o-evloop" },
+      incdirs = { "csrc" },
+    },
     ["lexrt"] = "lua/lexrt/init.lua",
+    ["lexrt.http"] = "lua/lexrt/http.lua",
     ["lexrt.handler"] = "lua/lexrt/handler.lua",
     ["lexrt.isolate"] = "lua/lexrt/isolate.lua",
     ["lexrt.policy"] = "lua/lexrt/policy.lua",

@@ -12,12 +12,14 @@
 # pays nothing. Works as root, or through sudo.
 set -eu
 
-# The C module: a compiler, make and Lua's headers.
-BUILD="gcc make liblua5.4-dev"
+# The C modules: a compiler, make, Lua's headers, and h2o's event loop and
+# HTTP/1 parser for lexrt.http_core.
+BUILD="gcc make liblua5.4-dev libh2o-evloop-dev"
 # What bin/lexrt-experiment loads: argparse always, dkjson for --format json.
 LUA_RUN="lua5.4 lua-argparse lua-dkjson"
-# The specs: busted, and the CLI's modules (cli_spec runs the command).
-TEST="$BUILD $LUA_RUN lua-busted"
+# The specs: busted, the CLI's modules (cli_spec runs the command), and
+# curl, the HTTP specs' client.
+TEST="$BUILD $LUA_RUN lua-busted curl"
 RUN="$BUILD $LUA_RUN"
 # luarocks builds the rock; --deps-mode=none, so the Lua modules the
 # command needs come from Debian.
