@@ -183,7 +183,7 @@ static int l_server(lua_State *L)
     srv->max_requests = opt_int(L, 3, "max_requests", 0);
     if (srv->lim.max_headers > LX_HTTP_HEADERS_LIMIT)
         return luaL_error(L, "max_headers must be at most %d", LX_HTTP_HEADERS_LIMIT);
-    snprintf(portbuf, sizeof portbuf, "%d", (int)port);
+    (void)snprintf(portbuf, sizeof portbuf, "%d", (int)port);
     fd = open_socket(L, host, portbuf, opt_bool(L, 3, "reuseport", 0), opt_bool(L, 3, "listen", 1),
                      (int)opt_int(L, 3, "backlog", 511));
     if (fd < 0)

@@ -203,16 +203,16 @@ static int bodiless(int status)
 static int queue_status(Conn *c, int status)
 {
     char line[96];
-    snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, lx_http_reason(status));
+    (void)snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, lx_http_reason(status));
     return puts_(c, line);
 }
 
 static int queue_end(Conn *c, int status, const char *body, size_t blen)
 {
-    char line[64];
     int head_only = strcmp(c->method, "HEAD") == 0;
     if (!bodiless(status)) {
-        snprintf(line, sizeof line, "content-length: %zu\r\n", blen);
+        char line[64];
+        (void)snprintf(line, sizeof line, "content-length: %zu\r\n", blen);
         if (puts_(c, line) != 0)
             return -1;
     }
@@ -266,9 +266,10 @@ static void refuse(Conn *c, int status)
     if (queue_status(c, status) == 0)
         (void)queue_end(c, status, body, (size_t)n);
     c->consumed = c->sock->input->size;
-    if (!c->have_head || c->state == C_READ) {
-        size_t k = c->have_head && c->head.method_len < sizeof c->method ? c->head.method_len : 0;
-        memcpy(c->method, c->head.method, k);
+    if (c->state == C_READ) { /* the head's bytes are still where the parser left them */
+        size_t k = c->head.method != NULL && c->head.method_len < sizeof c->method ? c->head.method_len : 0;
+        if (k > 0)
+            memcpy(c->method, c->head.method, k);
         c->method[k] = '\0';
         free(c->path);
         c->path = NULL;
@@ -325,7 +326,7 @@ static int queue_response(Conn *c, lua_State *co, int b, int nres)
     size_t blen = 0;
     int status;
     if (why != NULL) {
-        fprintf(stderr, "lexrt.http: %s %s answered 500: %s\n", c->method, c->path ? c->path : "", why);
+        (void)fprintf(stderr, "lexrt.http: %s %s answered 500: %s\n", c->method, c->path ? c->path : "", why);
         return -1;
     }
     status = (int)lua_tointeger(co, b + 1);
@@ -420,7 +421,7 @@ static void call_hook(lua_State *L, Conn *c)
     lua_pushinteger(L, (lua_Integer)c->bytes);
     lua_pushnumber(L, now_s() - c->t0);
     if (lua_pcall(L, 5, 0, 0) != LUA_OK) {
-        fprintf(stderr, "lexrt.http: on_request: %s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error");
+        (void)fprintf(stderr, "lexrt.http: on_request: %s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error");
         lua_pop(L, 1);
     }
 }
@@ -451,7 +452,7 @@ static void complete(lua_State *L, Conn *c, lua_State *S, int b, int nres, int o
 
 static void log_error(const Conn *c, lua_State *S)
 {
-    fprintf(stderr, "lexrt.http: %s %s answered 500: %s\n", c->method, c->path ? c->path : "",
+    (void)fprintf(stderr, "lexrt.http: %s %s answered 500: %s\n", c->method, c->path ? c->path : "",
             lua_type(S, -1) == LUA_TSTRING ? lua_tostring(S, -1) : "(an error value that is not a string)");
 }
 
@@ -581,7 +582,7 @@ static void protected(LServer *srv, Conn *c, lua_CFunction fn)
     lua_pushvalue(L, RUN_SERVER);
     lua_pushlightuserdata(L, c);
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        fprintf(stderr, "lexrt.http: %s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error");
+        (void)fprintf(stderr, "lexrt.http: %s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error");
         if (c->state == C_RUN || c->state == C_WAIT || c->state == C_READ) {
             if (c->thread != 0) {
                 lua_getiuservalue(L, RUN_SERVER, SUV_THREADS);
@@ -696,10 +697,9 @@ void lxh_tick(LServer *srv)
             protected(srv, c, resume_body);
         } else if (c->state == C_READ && c->reading && c->deadline <= srv->now) {
             refuse(c, 408);
-        } else if (c->state == C_READ && !c->reading && (c->deadline <= srv->now || srv->stopping)) {
-            close_conn(c); /* idle */
-        } else if (c->state == C_CLOSING && c->lingering && (c->deadline <= srv->now || srv->stopping)) {
-            close_conn(c);
+        } else if (((c->state == C_READ && !c->reading && !c->writing) || (c->state == C_CLOSING && c->lingering)) &&
+                   (c->deadline <= srv->now || srv->stopping)) {
+            close_conn(c); /* idle, or done lingering */
         }
     }
     (void)runnable;
