@@ -463,7 +463,17 @@ static void step(lua_State *L, Conn *c, lua_State *co, int nargs)
     LServer *srv = c->srv;
     int nres = 0, st = lua_resume(co, L, nargs, &nres);
     if (st == LUA_YIELD) {
-        double secs = nres >= 1 && lua_type(co, -nres) == LUA_TNUMBER ? lua_tonumber(co, -nres) : 0;
+        /* yield(seconds), or yield("sleep", seconds) as the examples'
+         * schedulers take it; anything else: the next turn. */
+        int first = lua_gettop(co) - nres + 1;
+        double secs = 0;
+        if (nres >= 1 && lua_type(co, first) == LUA_TNUMBER)
+            secs = lua_tonumber(co, first);
+        else if (nres >= 2 && lua_type(co, first) == LUA_TSTRING && lua_type(co, first + 1) == LUA_TNUMBER &&
+                 strcmp(lua_tostring(co, first), "sleep") == 0)
+            secs = lua_tonumber(co, first + 1);
+        if (!(secs < 3600)) /* NaN and huge: an hour at most */
+            secs = 3600;
         lua_pop(co, nres);
         c->state = C_WAIT;
         c->wake = srv->now + (secs > 0 ? (long long)(secs * 1000 + 0.5) : 0);
