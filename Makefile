@@ -90,6 +90,8 @@ bench:
 	@echo
 	@$(LUA_ENV) $(LUA) bench/isolate_bench.lua
 	@echo
+	@$(LUA_ENV) $(LUA) bench/http_bench.lua
+	@echo
 	@$(MAKE) --no-print-directory -C bench run
 
 # Sanitizers, valgrind, C unit tests, static analysis and the fuzzer.

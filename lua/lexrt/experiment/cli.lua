@@ -127,6 +127,7 @@ local function parser()
     .. "  lexrt-experiment -w json -r 20 --format csv\n"
     .. "  lexrt-experiment -w json -c 1,4,16     tail latency and memory as requests overlap\n"
     .. "  lexrt-experiment -w bulk -p 4k,64k,1M --svg sweep.svg\n"
+    .. "  lexrt-experiment --http -w json -c 1,16,64   behind lexrt.http, loaded by wrk\n"
     .. "  lexrt-experiment -w my_workload.lua   a workload of your own\n"
     .. (example and ("\nA workload is a Lua file. Copy the sample, a CSV export, to start one:\n"
       .. "  " .. example) or ""))
