@@ -99,10 +99,12 @@ end
 
 -- Starts `cmd` in the background, its output in files under dir, and
 -- returns the pid of the shell's child (the command's, as it is exec'ed)
--- and the paths of its stdout and stderr.
+-- and the paths of its stdout and stderr. SIGPIPE is ignored (exec keeps
+-- that): wrk closes its connections when its time is up, and a server
+-- writing a response then must get EPIPE, not die of the signal.
 function M.spawn(cmd, dir, name)
   local out, err = dir .. "/" .. name .. ".out", dir .. "/" .. name .. ".err"
-  local p = assert(io.popen(("(exec %s) >%s 2>%s </dev/null & echo $!"):format(cmd, q(out), q(err))))
+  local p = assert(io.popen(("(trap '' PIPE; exec %s) >%s 2>%s </dev/null & echo $!"):format(cmd, q(out), q(err))))
   local pid = tonumber(p:read("l"))
   p:close()
   return pid, out, err
