@@ -100,7 +100,7 @@ local function nginx_target(label, lua)
           return pid and proc.get(port, "/1", dir) == 200 and port, pid
         end, launcher, label, err)
         if ok then
-          return p, pid
+          return p, pid, launcher
         end
         last = p .. " " .. (proc.read_file(("%s/%s.log"):format(dir, name)) or "")
       end

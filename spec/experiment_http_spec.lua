@@ -34,10 +34,12 @@ local function csv_rows(text)
   return rows
 end
 
--- How many lexrt.experiment.http_server children are running (the
--- brackets keep pgrep's own shell from matching).
-local function servers_left()
-  local _, out = support.sh("pgrep -f 'lexrt[.]experiment[.]http_server' | wc -l")
+-- How many lexrt.experiment.http_server children of a run with this seed
+-- are running: the seed is in the child's command line, and one of its
+-- own keeps other runs on the machine out of the count (the brackets keep
+-- pgrep's own shell from matching).
+local function servers_left(seed)
+  local _, out = support.sh(("pgrep -f 'lexrt[.]experiment[.]http_server.*seed.[]]=%d,' | wc -l"):format(seed))
   return tonumber(out)
 end
 
@@ -46,8 +48,8 @@ describe("lexrt-experiment --http", function()
   local it_iso = has_isolates and it or pending
 
   it_iso("serves the workload in gc, gc-gen and isolate, and reports each from wrk's figures", function()
-    local before = servers_left()
-    local code, out, err = run("--http -w json -r 1 --duration 1 --warmup 0 -c 1 -n 20 -f csv")
+    local seed = 100000 + os.time() % 100000
+    local code, out, err = run(("--http -w json -r 1 --duration 1 --warmup 0 -c 1 -n 20 -s %d -f csv"):format(seed))
     assert.are.equal(0, code, err)
     local rows = csv_rows(out)
     local modes = {}
@@ -62,7 +64,7 @@ describe("lexrt-experiment --http", function()
       assert.are.equal("0", row.non_2xx, row.mode)
     end
     assert.are.same({ "gc", "gc-gen", "isolate" }, modes)
-    assert.are.equal(before, servers_left())
+    assert.are.equal(0, servers_left(seed))
   end)
 
   it("writes a table and JSON with the baseline's ratios, and a static row on request", function()

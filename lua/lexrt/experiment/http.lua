@@ -15,7 +15,8 @@ p99.9 and max latency (wrk's histogram), and the server's CPU time per
 request (/proc/<pid>/schedstat before and after).
 
 Targets other than lexrt's (make bench's nginx rows) come in through
-measure(): { label, mode, group, start(dir, name) -> port, pid }. A
+measure(): { label, mode, group, start(dir, name, o) -> port, pid [,
+launcher] }. A
 target's group names the handler it runs: bodies are compared between
 the targets of a group before anything is measured.
 ]]
@@ -91,11 +92,12 @@ function M.lexrt_target(mode, o)
     label = mode, mode = mode, group = mode == "static" and "static" or "handler", about = ABOUT[mode],
     start = function(dir, name, run)
       local launcher, out, err = proc.spawn(prefix(run) .. child_command(spec), dir, name)
-      return await(function()
+      local port, pid = await(function()
         local text = proc.read_file(out) or ""
         local port, pid = text:match("port (%d+) pid (%d+)")
         return tonumber(port), tonumber(pid)
       end, launcher, "the " .. mode .. " server", err)
+      return port, pid, launcher
     end,
   }
 end
@@ -227,7 +229,7 @@ function M.measure(targets, o)
   proc.write_file(o.script, proc.wrk_script(o.requests))
   local ok, raw, order = pcall(function()
     for k, t in ipairs(targets) do
-      t.port, t.pid = t.start(dir, "server" .. k, o)
+      t.port, t.pid, t.launcher = t.start(dir, "server" .. k, o)
     end
     check_bodies(targets, dir)
     if o.warmup > 0 then
@@ -255,8 +257,10 @@ function M.measure(targets, o)
     end
     return raw, order
   end)
+  -- The server, then what launched it (timeout, which ends with it).
   for _, t in ipairs(targets) do
     proc.stop(t.pid)
+    proc.stop(t.launcher)
   end
   proc.remove_dir(dir)
   if not ok then
