@@ -14,7 +14,9 @@ include csrc/sources.mk
 CORE_SRC := $(addprefix csrc/,$(LEXRT_CORE))
 BIND_SRC := $(addprefix csrc/,$(LEXRT_BIND))
 HEADERS  := $(wildcard csrc/*.h)
+HTTP_SRC := $(addprefix csrc/,$(LEXRT_HTTP))
 SO       := build/lexrt/core.so
+HTTP_SO  := build/lexrt/http_core.so
 # The version is written once, in the rockspec; scripts/version.sh reads it
 # (only when a recipe needs it, so that a broken rockspec stops only those).
 ROCKSPEC := $(wildcard lex-runtime-*.rockspec)
@@ -36,13 +38,18 @@ BUILD    := @$(MAKE) --no-print-directory build
 deps:
 	$(DEPS) all
 
-build: $(SO)
+build: $(SO) $(HTTP_SO)
 
 $(SO): $(CORE_SRC) $(BIND_SRC) $(HEADERS) csrc/sources.mk $(ROCKSPEC)
 	@mkdir -p $(@D)
 	@test -n "$(VERSION)"
 	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc \
 	  -DLEXRT_VERSION='"$(VERSION)"' -o $@ $(CORE_SRC) $(BIND_SRC)
+
+$(HTTP_SO): $(HTTP_SRC) $(HEADERS) csrc/sources.mk
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -shared -I$(LUA_INC) -Icsrc \
+	  -o $@ $(HTTP_SRC) -lh2o-evloop
 
 test:
 	$(DEPS) test
@@ -82,6 +89,8 @@ bench:
 	@$(LUA_ENV) $(LUA) bench/lua_bench.lua
 	@echo
 	@$(LUA_ENV) $(LUA) bench/isolate_bench.lua
+	@echo
+	@$(LUA_ENV) $(LUA) bench/http_bench.lua
 	@echo
 	@$(MAKE) --no-print-directory -C bench run
 

@@ -1,4 +1,5 @@
-# The C files of lexrt.core, the one list of them (names relative to csrc/).
+# The C files of lexrt.core and lexrt.http_core, the one list of them
+# (names relative to csrc/).
 # The Makefile, ctest/, bench/ and fuzz/ Makefiles include it; scripts/
 # check.sh reads it through scripts/sources.sh. The rockspec cannot read a
 # file (luarocks' builtin build), so it repeats the list, and
@@ -29,3 +30,8 @@ LEXRT_BIND += l_pool.c
 LEXRT_BIND += l_scope.c
 LEXRT_BIND += l_strmatch.c
 LEXRT_BIND += lexrt.c
+# lexrt.http_core: the HTTP server, linked with libh2o-evloop. http_wire.c
+# has no Lua and no sockets (ctest/ and fuzz/ use it alone).
+LEXRT_HTTP += http_wire.c
+LEXRT_HTTP += l_http.c
+LEXRT_HTTP += l_httpconn.c

@@ -17,6 +17,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 LUA_INC=${LUA_INC:-/usr/include/lua5.4}
 # lexrt.core's C files, from their one list (csrc/sources.mk).
 SRC=$(sh scripts/sources.sh all | tr '\n' ' ')
+HTTP_SRC=$(sh scripts/sources.sh http | tr '\n' ' ')
 # The version, from the rockspec, as make and luarocks pass it.
 VERSION_DEF="-DLEXRT_VERSION=\"$(sh scripts/version.sh)\""
 passed=0
@@ -39,7 +40,9 @@ build_so() { # dir, extra flags...
     shift
     mkdir -p "$dir/lexrt"
     gcc -std=c99 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror \
-        -fPIC -shared -I"$LUA_INC" -Icsrc "$VERSION_DEF" "$@" -o "$dir/lexrt/core.so" $SRC
+        -fPIC -shared -I"$LUA_INC" -Icsrc "$VERSION_DEF" "$@" -o "$dir/lexrt/core.so" $SRC &&
+    gcc -std=c99 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror \
+        -fPIC -shared -I"$LUA_INC" -Icsrc "$@" -o "$dir/lexrt/http_core.so" $HTTP_SRC -lh2o-evloop
 }
 
 # The interpreter is not instrumented: the sanitizer runtimes are preloaded

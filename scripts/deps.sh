@@ -12,12 +12,14 @@
 # pays nothing. Works as root, or through sudo.
 set -eu
 
-# The C module: a compiler, make and Lua's headers.
-BUILD="gcc make liblua5.4-dev"
+# The C modules: a compiler, make, Lua's headers, and h2o's event loop and
+# HTTP/1 parser for lexrt.http_core.
+BUILD="gcc make liblua5.4-dev libh2o-evloop-dev"
 # What bin/lexrt-experiment loads: argparse always, dkjson for --format json.
 LUA_RUN="lua5.4 lua-argparse lua-dkjson"
-# The specs: busted, and the CLI's modules (cli_spec runs the command).
-TEST="$BUILD $LUA_RUN lua-busted"
+# The specs: busted, the CLI's modules (cli_spec runs the command), and
+# curl, the HTTP specs' client; wrk for lexrt-experiment --http's spec.
+TEST="$BUILD $LUA_RUN lua-busted curl wrk"
 RUN="$BUILD $LUA_RUN"
 # luarocks builds the rock; --deps-mode=none, so the Lua modules the
 # command needs come from Debian.
@@ -27,8 +29,11 @@ INSTALL="$BUILD $LUA_RUN luarocks"
 DIST="git luarocks"
 # bench/Makefile links each allocator through pkg-config (APR, talloc) or
 # directly (mimalloc), and builds its bumpalo row with Debian's Rust and
-# crate sources (bench/deps.txt); bench/lua_bench.lua runs under lua5.4.
+# crate sources (bench/deps.txt); bench/lua_bench.lua runs under lua5.4;
+# bench/http_bench.lua drives servers with wrk (curl checks their answers),
+# nginx with its Lua module the anchor rows.
 BENCH="$BUILD lua5.4 pkg-config libapr1-dev libtalloc-dev libmimalloc-dev cargo rustc librust-bumpalo-dev"
+BENCH="$BENCH wrk curl nginx libnginx-mod-http-lua"
 # fuzz/Makefile: clang with libFuzzer and its sanitizer runtimes (the
 # libclang-rt package that matches clang's version is added once clang is
 # there), gcc for the standalone build; no Lua.

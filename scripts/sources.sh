@@ -1,7 +1,9 @@
 #!/bin/sh
 # The C files of lexrt.core, read from their one list, csrc/sources.mk:
 #
-#   sh scripts/sources.sh [core|bind|all]   print them (csrc/x.c), one a line
+#   sh scripts/sources.sh [core|bind|all|http]   print them (csrc/x.c), one a
+#                                           line (all: lexrt.core's; http:
+#                                           lexrt.http_core's)
 #   sh scripts/sources.sh --check           compare that list with csrc/*.c
 #                                           and with the rockspec's copy
 #
@@ -22,6 +24,7 @@ case ${1:-all} in
 core) list LEXRT_CORE ;;
 bind) list LEXRT_BIND ;;
 all) list 'LEXRT_CORE|LEXRT_BIND' ;;
+http) list LEXRT_HTTP ;;
 --check)
     set -- lex-runtime-*.rockspec
     if [ $# -ne 1 ] || [ ! -f "$1" ]; then
@@ -31,8 +34,8 @@ all) list 'LEXRT_CORE|LEXRT_BIND' ;;
     rockspec=$1
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    list 'LEXRT_CORE|LEXRT_BIND' | sort >"$tmp/list"
-    # The rockspec's only C files are lexrt.core's sources.
+    list 'LEXRT_CORE|LEXRT_BIND|LEXRT_HTTP' | sort >"$tmp/list"
+    # The rockspec's only C files are the two modules' sources.
     grep -o '"csrc/[^"]*\.c"' "$rockspec" | tr -d '"' | sort >"$tmp/rockspec"
     printf "%s\n" csrc/*.c | sort >"$tmp/tree"
     bad=0
@@ -43,7 +46,7 @@ all) list 'LEXRT_CORE|LEXRT_BIND' ;;
             bad=1
         done
     }
-    only_in "$tmp/list" "$tmp/rockspec" "is in $LIST but not in $rockspec (add it to lexrt.core's sources)"
+    only_in "$tmp/list" "$tmp/rockspec" "is in $LIST but not in $rockspec (add it to its module's sources)"
     only_in "$tmp/rockspec" "$tmp/list" "is in $rockspec but not in $LIST (add it to the list, or remove it from the rockspec)"
     only_in "$tmp/tree" "$tmp/list" "exists but is not in $LIST (add it, or remove the file)"
     only_in "$tmp/list" "$tmp/tree" "is in $LIST but does not exist"
@@ -55,7 +58,7 @@ all) list 'LEXRT_CORE|LEXRT_BIND' ;;
     exit "$bad"
     ;;
 *)
-    echo "usage: sh scripts/sources.sh [core|bind|all|--check]" >&2
+    echo "usage: sh scripts/sources.sh [core|bind|all|http|--check]" >&2
     exit 2
     ;;
 esac

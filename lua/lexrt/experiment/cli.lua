@@ -47,7 +47,7 @@ local NUMERIC = {
   ["-n"] = "--requests", ["--requests"] = "--requests", ["--warmup"] = "--warmup",
   ["-s"] = "--seed", ["--seed"] = "--seed", ["-p"] = "--page-sizes", ["--page-sizes"] = "--page-sizes",
   ["-r"] = "--repeat", ["--repeat"] = "--repeat", ["--rounds"] = "--repeat",
-  ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency",
+  ["-c"] = "--concurrency", ["--concurrency"] = "--concurrency", ["--duration"] = "--duration",
 }
 
 -- argparse reads the "-5" of "-n -5" as an option of its own and says
@@ -104,6 +104,15 @@ local function requests_help()
   return table.concat(parts, ", ")
 end
 
+-- lexrt.experiment.http, loaded only to read its defaults or to run.
+local function http_defaults()
+  return require("lexrt.experiment.http").DEFAULTS
+end
+
+local function http_modes()
+  return require("lexrt.experiment.http").MODES
+end
+
 local function parser()
   local names = table.concat(modes.NAMES, ", ")
   local p = argparse(PROG, "Measure what request memory costs: the same workloads run under each mode ("
@@ -118,6 +127,7 @@ local function parser()
     .. "  lexrt-experiment -w json -r 20 --format csv\n"
     .. "  lexrt-experiment -w json -c 1,4,16     tail latency and memory as requests overlap\n"
     .. "  lexrt-experiment -w bulk -p 4k,64k,1M --svg sweep.svg\n"
+    .. "  lexrt-experiment --http -w json -c 1,16,64   behind lexrt.http, loaded by wrk\n"
     .. "  lexrt-experiment -w my_workload.lua   a workload of your own\n"
     .. (example and ("\nA workload is a Lua file. Copy the sample, a CSV export, to start one:\n"
       .. "  " .. example) or ""))
@@ -130,10 +140,10 @@ local function parser()
     .. ("%.0f"):format(options.MIN_ROUND_SECONDS * 1000) .. " ms of CPU time (at most "
     .. options.MAX_REQUESTS .. ")."):argname("<n>")
   p:option("-r --repeat --rounds", "Rounds: each mode runs once per round, in a different order each time; "
-    .. "the intervals come from the spread between rounds (under 5, no verdict).",
-    tostring(options.DEFAULT_ROUNDS)):argname("<n>")
-  p:option("-m --modes", "Comma list of modes: " .. names .. ".", table.concat(modes.NAMES, ","))
-    :argname("<list>")
+    .. "the intervals come from the spread between rounds (under 5, no verdict; default "
+    .. options.DEFAULT_ROUNDS .. ", with --http " .. http_defaults().rounds .. ")."):argname("<n>")
+  p:option("-m --modes", "Comma list of modes: " .. names .. " (default all; with --http "
+    .. table.concat(http_modes(), ",") .. ", or static, a constant reply)."):argname("<list>")
   p:option("-p --page-sizes", "Comma list of arena page sizes (4096, 4k, 64KiB, 1M). Two or more run a sweep.")
     :argname("<list>")
   p:option("-c --concurrency", "Requests in flight, interleaved where a handler calls ctx:wait(); a comma "
@@ -145,6 +155,11 @@ local function parser()
   p:option("--warmup", "Unmeasured requests before each mode in each round (default: a tenth of the "
     .. "requests, at most 50).")
     :argname("<n>")
+  p:flag("--http", "Serve the workload's handler behind lexrt.http, one server process per mode, and load it with"
+    .. " wrk (which must be installed): req/s, p50/p99/p99.9 latency and server CPU per request at each -c"
+    .. " (wrk's connections). -n is then the distinct requests wrk cycles through and --warmup seconds per server.")
+  p:option("--duration", "With --http: whole seconds of wrk per mode, concurrency and round (default "
+    .. http_defaults().duration .. ")."):argname("<s>")
   p:flag("--progress", "Draw the progress bar on stderr from the first request, even when stderr is not "
     .. "a terminal (by default it appears only on a terminal, once a run has taken a second).")
   p:flag("--version", "Print the version (" .. PROG .. " <version>) and exit.")
@@ -205,7 +220,7 @@ end
 -- Turns parsed arguments into a plan: a list of runs, each
 -- { sweep = boolean, options = the options for experiment.run or .sweep }.
 function M.plan(args)
-  local names = split(args.modes)
+  local names = split(args.modes or table.concat(modes.NAMES, ","))
   if #names == 0 then
     usage_error("--modes: nothing to run")
   end
@@ -220,7 +235,7 @@ function M.plan(args)
     usage_error("--seed: expected an integer, got '%s'", args.seed)
   end
   local requests = args.requests and integer(args.requests, "--requests", 1)
-  local rounds = integer(args["repeat"], "--repeat", 1)
+  local rounds = integer(args["repeat"] or tostring(options.DEFAULT_ROUNDS), "--repeat", 1)
   local warmup = args.warmup and integer(args.warmup, "--warmup", 0)
   local sweep = (sizes ~= nil and #sizes > 1) or #concurrency > 1
 
@@ -350,6 +365,9 @@ local function run(argv)
   if args.version then
     io.stdout:write(PROG, " ", require("lexrt.core")._VERSION, "\n")
     return 0
+  end
+  if args.http then
+    return require("lexrt.experiment.http_cli").run(args, usage_error)
   end
   local runs = M.plan(args)
   if args.svg then
