@@ -84,6 +84,7 @@ build = {
     ["lexrt.policy.kinds"] = "lua/lexrt/policy/kinds.lua",
     ["lexrt.policy.lexical"] = "lua/lexrt/policy/lexical.lua",
     ["lexrt.serve"] = "lua/lexrt/serve.lua",
+    ["lexrt.serve_cli"] = "lua/lexrt/serve_cli.lua",
     ["lexrt.argcheck"] = "lua/lexrt/argcheck.lua",
     ["lexrt.maybe_core"] = "lua/lexrt/maybe_core.lua",
     ["lexrt.experiment"] = "lua/lexrt/experiment.lua",
@@ -114,6 +115,6 @@ build = {
     ["lexrt.experiment.example_workload"] = "examples/workload_custom.lua",
   },
   install = {
-    bin = { ["lexrt-experiment"] = "bin/lexrt-experiment" },
+    bin = { ["lexrt-experiment"] = "bin/lexrt-experiment", ["lexrt-serve"] = "bin/lexrt-serve" },
   },
 }

@@ -44,6 +44,8 @@ typedef struct LServer {
     int running, stopping, closed;
     int runnable;           /* requests that yielded with nothing to wait for */
     int threads;            /* requests run in threads of their own, and may wait */
+    long long date_s;       /* the second `date` was made for */
+    char date[40];          /* "date: <IMF-fixdate>\r\n" */
 } LServer;
 
 enum conn_state { C_READ, C_RUN, C_WAIT, C_CLOSING };
@@ -62,6 +64,7 @@ struct Conn {
     int pending;             /* bytes wait in the input: read them at the next turn */
     int lingering;           /* closing: dropping what the client still sends */
     int lost;                /* the client went while the request ran */
+    int waited;              /* the running request has yielded */
     long long wake;          /* C_WAIT: when to resume, ms */
     size_t bytes;            /* the response body's, for the hook */
     size_t body_len;         /* chunked: decoded so far */

@@ -22,6 +22,7 @@
 #include "l_http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include <lauxlib.h>
 
 #define LINGER_MS 1000
+#define WATCH_BYTES 65536
 #define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
 /* Server index in the frame of server:run, where every callback runs. */
@@ -163,9 +165,14 @@ static void on_linger(h2o_socket_t *sock, const char *err)
     h2o_buffer_consume(&sock->input, sock->input->size);
 }
 
-/* After the last response on a connection is written. */
+/* After the last response on a connection is written: the half close
+ * tells the client the answer is complete at once, the linger keeps its
+ * late bytes from turning into a reset that could destroy the answer. */
 static void finish_closing(Conn *c)
 {
+    int fd = h2o_socket_get_fd(c->sock);
+    if (fd >= 0)
+        (void)shutdown(fd, SHUT_WR);
     c->state = C_CLOSING;
     c->lingering = 1;
     c->deadline = c->srv->now + LINGER_MS;
@@ -200,11 +207,31 @@ static int bodiless(int status)
 }
 
 /* The status line, content-length, connection and the blank line. */
+/* The Date header HTTP requires of a server with a clock, made once a
+ * second; by hand, since strftime's names follow the locale. */
+static const char *date_line(LServer *srv)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t t = time(NULL);
+    struct tm tm;
+    if ((long long)t != srv->date_s && gmtime_r(&t, &tm) != NULL) {
+        srv->date_s = (long long)t;
+        (void)snprintf(srv->date, sizeof srv->date, "date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+                tm.tm_min, tm.tm_sec);
+    }
+    return srv->date;
+}
+
 static int queue_status(Conn *c, int status)
 {
     char line[96];
     (void)snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, lx_http_reason(status));
-    return puts_(c, line);
+    if (puts_(c, line) != 0)
+        return -1;
+    return status < 200 ? 0 : puts_(c, date_line(c->srv));
 }
 
 static int queue_end(Conn *c, int status, const char *body, size_t blen)
@@ -428,15 +455,33 @@ static void call_hook(lua_State *L, Conn *c)
 
 /* The request has run: queues its response (`ok`: its results, nres
  * above index b of S, can be answered), then the hook and the next. */
+/* Whether the client has closed its end, from what the kernel holds: a
+ * FIN that arrived while the request waited may not have reached
+ * on_watch yet, and the answer is then for no one. */
+static int client_gone(Conn *c)
+{
+    char b;
+    int fd = h2o_socket_get_fd(c->sock);
+    ssize_t n = fd < 0 ? 1 : recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static void complete(lua_State *L, Conn *c, lua_State *S, int b, int nres, int ok)
 {
     LServer *srv = c->srv;
+    if (c->waited && !c->lost && client_gone(c))
+        c->lost = 1;
+    c->waited = 0;
     ok = ok && !c->lost && queue_response(c, S, b, nres) == 0;
     srv->in_flight--;
     srv->served++;
     if (srv->max_requests > 0 && srv->served >= srv->max_requests)
         srv->stopping = 1;
     if (c->lost) {
+        /* nginx's 499: the client closed the connection first. */
+        c->status = 499;
+        c->bytes = 0;
+        call_hook(L, c);
         close_conn(c);
         return;
     }
@@ -475,6 +520,7 @@ static void step(lua_State *L, Conn *c, lua_State *co, int nargs)
         if (!(secs < 3600)) /* NaN and huge: an hour at most */
             secs = 3600;
         lua_pop(co, nres);
+        c->waited = 1;
         c->state = C_WAIT;
         c->wake = srv->now + (secs > 0 ? (long long)(secs * 1000 + 0.5) : 0);
         if (secs <= 0)
@@ -618,6 +664,20 @@ static void maybe_continue(Conn *c)
     }
 }
 
+/* While a request that may wait runs: a client that goes away is seen,
+ * and its request answered to no one; what it pipelines meanwhile stays
+ * in the input for later, up to a bound, past which reading pauses. */
+static void on_watch(h2o_socket_t *sock, const char *err)
+{
+    Conn *c = sock->data;
+    if (err != NULL) {
+        c->lost = 1;
+        h2o_socket_read_stop(sock);
+    } else if (sock->input->size > c->consumed + WATCH_BYTES) {
+        h2o_socket_read_stop(sock);
+    }
+}
+
 /* Reads what has arrived: a head, a body, then runs the request. */
 static void process(Conn *c)
 {
@@ -676,7 +736,10 @@ static void process(Conn *c)
         break;
     }
     }
-    h2o_socket_read_stop(c->sock);
+    if (srv->threads)
+        h2o_socket_read_start(c->sock, on_watch);
+    else
+        h2o_socket_read_stop(c->sock);
     protected(srv, c, start_body);
 }
 

@@ -106,8 +106,9 @@ describe("the rockspec", function()
     assert.matches("csrc/l_stray.c exists but is not in csrc/sources.mk", err, 1, true)
   end)
 
-  it("installs the lexrt-experiment command and needs Lua 5.4", function()
-    assert.are.same({ ["lexrt-experiment"] = "bin/lexrt-experiment" }, SPEC.build.install.bin)
+  it("installs the lexrt-experiment and lexrt-serve commands and needs Lua 5.4", function()
+    assert.are.same({ ["lexrt-experiment"] = "bin/lexrt-experiment", ["lexrt-serve"] = "bin/lexrt-serve" },
+      SPEC.build.install.bin)
     assert.are.equal("lua >= 5.4, < 5.5", SPEC.dependencies[1])
   end)
 end)

@@ -27,7 +27,7 @@ M.DEFAULTS = {
 
 local OPTIONS = {
   host = true, port = true, handler = true, fn = true, isolate = true, workers = true,
-  max_requests = true, on_request = true, max_header_bytes = true, max_headers = true,
+  max_requests = true, on_request = true, on_start = true, max_header_bytes = true, max_headers = true,
   max_body_bytes = true, request_timeout = true, idle_timeout = true, signals = true,
 }
 
@@ -63,11 +63,25 @@ end
 
 local ERROR_BODY = "500 Internal Server Error\n"
 
+-- The before-request hook, if any: its errors are logged, never the request's.
+local function starter_of(on_start)
+  return function(req)
+    local ok, err = pcall(on_start, { method = req.method, path = req.path, remote = req.remote })
+    if not ok then
+      log("on_start: %s", tostring(err))
+    end
+  end
+end
+
 -- The function the server calls per request: runner(req) -> status, headers, body.
 local function runner_of(o)
+  local start = o.on_start and starter_of(o.on_start)
   if o.isolate then
     local iso = o.isolate
     return function(req)
+      if start then
+        start(req)
+      end
       local ok, status, headers, body = pcall(iso.call, iso, req)
       if ok then
         return status, headers, body
@@ -81,6 +95,9 @@ local function runner_of(o)
   end
   local fn, h = o.fn, o.handler
   return function(req)
+    if start then
+      start(req)
+    end
     local id = h:enter_request_scope()
     local ok, status, headers, body = pcall(fn, req, h, id)
     h:exit_request_scope(id)
@@ -132,10 +149,12 @@ local function options(o)
   elseif r.handler ~= nil and not handler.is_handler(r.handler) then
     bad("handler must be a lexrt.handler, got " .. type(r.handler))
   end
-  if o.on_request ~= nil and type(o.on_request) ~= "function" then
-    bad("on_request must be a function, got " .. type(o.on_request))
+  for _, key in ipairs({ "on_start", "on_request" }) do
+    if o[key] ~= nil and type(o[key]) ~= "function" then
+      bad(key .. " must be a function, got " .. type(o[key]))
+    end
+    r[key] = o[key]
   end
-  r.on_request = o.on_request
   r.signals = o.signals ~= false
   return r
 end
