@@ -18,8 +18,9 @@ BUILD="gcc make liblua5.4-dev libh2o-evloop-dev"
 # What bin/lexrt-experiment loads: argparse always, dkjson for --format json.
 LUA_RUN="lua5.4 lua-argparse lua-dkjson"
 # The specs: busted, the CLI's modules (cli_spec runs the command), and
-# curl, the HTTP specs' client; wrk for lexrt-experiment --http's spec.
-TEST="$BUILD $LUA_RUN lua-busted curl wrk"
+# the HTTP specs' clients: curl, and LuaSocket for the specs' own; wrk for
+# lexrt-experiment --http's spec.
+TEST="$BUILD $LUA_RUN lua-busted curl lua-socket wrk"
 RUN="$BUILD $LUA_RUN"
 # luarocks builds the rock; --deps-mode=none, so the Lua modules the
 # command needs come from Debian.
