@@ -41,6 +41,13 @@ describe("the make targets' packages", function()
     end
     assert.is_true(packages("test")["lua-busted"])
     assert.is_nil(packages("run")["lua-busted"])
+    -- lexrt.http_core links h2o's event loop; the HTTP specs' clients are
+    -- for make test alone.
+    assert.is_true(packages("run")["libh2o-evloop-dev"])
+    for _, name in ipairs({ "libh2o-evloop-dev", "curl", "lua-socket", "wrk" }) do
+      assert.is_true(packages("test")[name], "test needs " .. name)
+    end
+    assert.is_nil(packages("run")["lua-socket"])
   end)
 
   it("add the allocator libraries for make bench and the checkers for make check", function()
