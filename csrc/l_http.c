@@ -43,7 +43,7 @@
 static const char server_tag = 'S';
 static volatile sig_atomic_t stop_signal;
 static int trapping;
-static struct sigaction old_int, old_term;
+static struct sigaction old_int, old_term, old_pipe;
 
 static LServer *check_server(lua_State *L)
 {
@@ -246,6 +246,15 @@ static int s_run(lua_State *L)
     }
     if (trapped)
         trap(1);
+    /* A client gone mid-response must be an EPIPE, not the end of the
+     * process, whichever way h2o writes. */
+    {
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, &old_pipe);
+    }
     srv->L = L;
     srv->running = 1;
     srv->served = 0;
@@ -266,6 +275,7 @@ static int s_run(lua_State *L)
     }
     srv->running = 0;
     srv->L = NULL;
+    sigaction(SIGPIPE, &old_pipe, NULL);
     if (trapped)
         trap(0);
     lua_pushinteger(L, srv->served);

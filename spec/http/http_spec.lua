@@ -204,6 +204,15 @@ for _, mode in ipairs(MODES) do
         c:close()
         assert.are.equal(200, (client.curl(s.port, "/alloc?n=30")), "after cut " .. k)
       end
+      -- A client that reads the start of a long answer and goes: the
+      -- server's next writes fail (EPIPE), and it must not die of SIGPIPE.
+      for k = 1, 3 do
+        local c = client.connect(s.port)
+        assert(c:send(get("/big?n=16000000")))
+        assert(c:receive(1000))
+        c:close()
+        assert.are.equal(200, (client.curl(s.port, "/alloc?n=3")), "after reading part " .. k)
+      end
       stop_clean(s)
     end)
 
