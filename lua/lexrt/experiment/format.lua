@@ -73,4 +73,65 @@ function M.isolate_text(row)
   return text
 end
 
+-- Lays out rows of cells under a header, numbers right-aligned, text
+-- (the first column and any listed in `left`) left-aligned.
+function M.grid(header, rows, left)
+  left = left or {}
+  local width = {}
+  for c, h in ipairs(header) do
+    width[c] = utf8.len(h)
+  end
+  for _, r in ipairs(rows) do
+    for c, cell in ipairs(r) do
+      width[c] = math.max(width[c] or 0, utf8.len(cell) or #cell)
+    end
+  end
+  local function line(cells)
+    local out = {}
+    for c, cell in ipairs(cells) do
+      local pad = (" "):rep(width[c] - (utf8.len(cell) or #cell))
+      out[c] = (c == 1 or left[c]) and cell .. pad or pad .. cell
+    end
+    return (table.concat(out, "  "):gsub("%s+$", ""))
+  end
+  local lines = { line(header) }
+  for _, r in ipairs(rows) do
+    lines[#lines + 1] = line(r)
+  end
+  return table.concat(lines, "\n")
+end
+
+-- One CSV field: nil empty, a list joined with ";", quoted when it must be.
+function M.csv_field(v)
+  if v == nil then
+    return ""
+  elseif type(v) == "table" then
+    local parts = {}
+    for i, x in ipairs(v) do
+      parts[i] = M.csv_field(x)
+    end
+    v = table.concat(parts, ";")
+  elseif math.type(v) == "float" then
+    v = ("%.10g"):format(v) -- ten significant digits, and no exponent below 1e10
+  else
+    v = tostring(v)
+  end
+  if v:find('[,"\r\n]') then
+    return '"' .. v:gsub('"', '""') .. '"'
+  end
+  return v
+end
+
+-- What the verdict column says of a row.
+function M.verdict_cell(row, result)
+  if row.verdict then
+    return row.verdict
+  elseif row.mode == result.baseline then
+    return "(baseline)"
+  elseif row.throughput_ratio then
+    return "no verdict"
+  end
+  return "-"
+end
+
 return M

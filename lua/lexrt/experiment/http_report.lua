@@ -29,25 +29,7 @@ local function flat(result, row)
   return out
 end
 
-local function csv_field(v)
-  if v == nil then
-    return ""
-  elseif type(v) == "table" then
-    local parts = {}
-    for i, x in ipairs(v) do
-      parts[i] = csv_field(x)
-    end
-    v = table.concat(parts, ";")
-  elseif math.type(v) == "float" then
-    v = ("%.10g"):format(v)
-  else
-    v = tostring(v)
-  end
-  if v:find('[,"\r\n]') then
-    return '"' .. v:gsub('"', '""') .. '"'
-  end
-  return v
-end
+local csv_field = format.csv_field
 
 function M.csv(results)
   local lines = { table.concat(M.COLUMNS, ",") }
@@ -91,33 +73,7 @@ end
 
 ---------------------------------------------------------------- table
 
--- Rows of cells under a header; the first column and those in `left`
--- left-aligned, the rest right-aligned.
-function M.grid(header, rows, left)
-  left = left or {}
-  local width = {}
-  for c, h in ipairs(header) do
-    width[c] = utf8.len(h)
-  end
-  for _, r in ipairs(rows) do
-    for c, cell in ipairs(r) do
-      width[c] = math.max(width[c] or 0, utf8.len(cell) or #cell)
-    end
-  end
-  local function line(cells)
-    local out = {}
-    for c, cell in ipairs(cells) do
-      local pad = (" "):rep(width[c] - (utf8.len(cell) or #cell))
-      out[c] = (c == 1 or left[c]) and cell .. pad or pad .. cell
-    end
-    return (table.concat(out, "  "):gsub("%s+$", ""))
-  end
-  local lines = { line(header) }
-  for _, r in ipairs(rows) do
-    lines[#lines + 1] = line(r)
-  end
-  return table.concat(lines, "\n")
-end
+M.grid = format.grid
 
 local sig = format.figures
 
@@ -135,16 +91,7 @@ local function ratio_cells(m, lo, hi)
   return format.times(m), format.ratio_text(lo) .. "-" .. format.ratio_text(hi)
 end
 
-local function verdict_cell(row, result)
-  if row.verdict then
-    return row.verdict
-  elseif row.mode == result.baseline then
-    return "(baseline)"
-  elseif row.throughput_ratio then
-    return "no verdict"
-  end
-  return "-"
-end
+local verdict_cell = format.verdict_cell
 
 local function title(result)
   local c = result.concurrency
