@@ -32,6 +32,10 @@ return function(req, h)
     return 200, nil, table.concat(parts, ",")
   elseif p == "/error" then
     error("boom at " .. p)
+  elseif p == "/yield" then
+    -- The request function is not a coroutine of its own, in either mode.
+    coroutine.yield(1)
+    return 200
   elseif p == "/bad" then
     return "nope"
   elseif p == "/badheaders" then

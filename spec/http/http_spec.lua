@@ -51,7 +51,7 @@ for _, mode in ipairs(MODES) do
 
     it("answers 500 for an error, a bad status or bad headers, and goes on", function()
       local s = client.start(mode)
-      for _, path in ipairs({ "/error", "/bad", "/badheaders", "/status?s=99", "/status?s=600" }) do
+      for _, path in ipairs({ "/error", "/bad", "/badheaders", "/status?s=99", "/status?s=600", "/yield" }) do
         local status, body = client.curl(s.port, path)
         assert.are.equal(500, status, path)
         assert.are.equal("500 Internal Server Error\n", body, path)
@@ -60,8 +60,9 @@ for _, mode in ipairs(MODES) do
       assert.are.equal(201, status)
       assert.are.equal("status\n", body)
       assert.are.equal(200, (client.curl(s.port, "/echo")))
-      local _, _, err = stop_clean(s, 7)
+      local _, _, err = stop_clean(s, 8)
       assert.truthy(err:find("GET /error answered 500: [^\n]*boom at /error"), err)
+      assert.truthy(err:find("GET /yield answered 500: [^\n]*attempt to yield from outside a coroutine"), err)
     end)
 
     it("keeps a connection alive, answers pipelined requests in order, and closes on request", function()
