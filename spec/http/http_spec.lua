@@ -236,6 +236,16 @@ for _, mode in ipairs(MODES) do
       stop_clean(s)
     end)
 
+    it("stops on SIGINT as on SIGTERM", function()
+      local s = client.start(mode)
+      assert.are.equal(200, (client.curl(s.port, "/echo")))
+      local rc, stats, _, err = client.stop(s, "INT")
+      assert.are.equal(0, rc, err)
+      assert.are.equal("SIGINT", stats.why)
+      assert.are.equal(1, stats.served)
+      assert.are.equal(0, stats.pages_live)
+    end)
+
     it("stops by itself after max_requests", function()
       local s = client.start(mode, "{ max_requests = 3 }")
       for _ = 1, 3 do
