@@ -104,6 +104,18 @@ function M.release(s, ...)
   end
 end
 
+-- Waits until the server accepts connections: with workers, the port is
+-- reserved before they start, and listened on once one of them has.
+function M.serving(s)
+  M.wait_for("the server to accept", START_SECONDS, function()
+    local c = socket.tcp()
+    c:settimeout(1 * M.SLOW)
+    local ok = c:connect("127.0.0.1", s.port)
+    c:close()
+    return ok
+  end)
+end
+
 -- Waits until the server no longer accepts connections (it is stopping).
 function M.refusing(s)
   M.wait_for("the server to stop accepting", START_SECONDS, function()

@@ -372,6 +372,7 @@ describe("lexrt.http workers", function()
   it("shares the port among N processes, restarts one that dies, and stops them all on SIGTERM", function()
     local s = client.start("fn", "{ workers = 2 }")
     local first = wait_children(s.pid, 2)
+    client.serving(s)
     for _ = 1, 6 do
       assert.are.equal(200, (client.curl(s.port, "/echo")))
     end

@@ -87,6 +87,7 @@ describe("lexrt-serve", function()
   it("runs workers and stops them on SIGTERM", function()
     local s = serve(APP .. " --port 0 --workers 2")
     assert.are.equal(2, s.workers)
+    client.serving(s)
     for _ = 1, 4 do
       assert.are.equal(200, (client.curl(s.port, "/echo")))
     end
