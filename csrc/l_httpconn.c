@@ -34,7 +34,6 @@
 #include <lauxlib.h>
 
 #define LINGER_MS 1000
-#define WATCH_BYTES 65536
 #define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
 /* Server index in the frame of server:run, where every callback runs. */
@@ -206,7 +205,6 @@ static int bodiless(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-/* The status line, content-length, connection and the blank line. */
 /* The Date header HTTP requires of a server with a clock, made once a
  * second; by hand, since strftime's names follow the locale. */
 static const char *date_line(LServer *srv)
@@ -225,6 +223,7 @@ static const char *date_line(LServer *srv)
     return srv->date;
 }
 
+/* The status line, content-length, connection and the blank line. */
 static int queue_status(Conn *c, int status)
 {
     char line[96];
@@ -453,11 +452,10 @@ static void call_hook(lua_State *L, Conn *c)
     }
 }
 
-/* The request has run: queues its response (`ok`: its results, nres
- * above index b of S, can be answered), then the hook and the next. */
-/* Whether the client has closed its end, from what the kernel holds: a
- * FIN that arrived while the request waited may not have reached
- * on_watch yet, and the answer is then for no one. */
+/* Whether the client has closed its end (or reset it), from what the
+ * kernel holds: input is not read while a request runs, so a client that
+ * left while its request waited is seen only here; the answer is then
+ * for no one. */
 static int client_gone(Conn *c)
 {
     char b;
@@ -466,6 +464,8 @@ static int client_gone(Conn *c)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* The request has run: queues its response (`ok`: its results, nres
+ * above index b of S, can be answered), then the hook and the next. */
 static void complete(lua_State *L, Conn *c, lua_State *S, int b, int nres, int ok)
 {
     LServer *srv = c->srv;
@@ -664,20 +664,6 @@ static void maybe_continue(Conn *c)
     }
 }
 
-/* While a request that may wait runs: a client that goes away is seen,
- * and its request answered to no one; what it pipelines meanwhile stays
- * in the input for later, up to a bound, past which reading pauses. */
-static void on_watch(h2o_socket_t *sock, const char *err)
-{
-    Conn *c = sock->data;
-    if (err != NULL) {
-        c->lost = 1;
-        h2o_socket_read_stop(sock);
-    } else if (sock->input->size > c->consumed + WATCH_BYTES) {
-        h2o_socket_read_stop(sock);
-    }
-}
-
 /* Reads what has arrived: a head, a body, then runs the request. */
 static void process(Conn *c)
 {
@@ -736,10 +722,7 @@ static void process(Conn *c)
         break;
     }
     }
-    if (srv->threads)
-        h2o_socket_read_start(c->sock, on_watch);
-    else
-        h2o_socket_read_stop(c->sock);
+    h2o_socket_read_stop(c->sock);
     protected(srv, c, start_body);
 }
 
