@@ -10,6 +10,7 @@ local M = {}
 -- Generous: under valgrind a server starts in seconds, not milliseconds.
 M.SLOW = os.getenv("LEXRT_CHECKER") and 10 or 1
 local START_SECONDS = 30 * M.SLOW
+M.WAIT_SECONDS = START_SECONDS
 local LIFETIME = 120 * M.SLOW
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/http"
@@ -28,15 +29,8 @@ function M.wait_for(what, seconds, f)
   end
 end
 
-function M.read(path)
-  local f = io.open(path)
-  if not f then
-    return nil
-  end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+-- A file's text, nil when it is not there (yet).
+M.read = require("lexrt.experiment.http_proc").read_file
 
 -- Servers started and not yet seen to end: cleanup() ends them, so that
 -- a failed test leaves nothing running.
@@ -104,26 +98,26 @@ function M.release(s, ...)
   end
 end
 
+local function accepts(s)
+  local c = socket.tcp()
+  c:settimeout(1 * M.SLOW)
+  local ok = c:connect("127.0.0.1", s.port)
+  c:close()
+  return ok ~= nil
+end
+
 -- Waits until the server accepts connections: with workers, the port is
 -- reserved before they start, and listened on once one of them has.
 function M.serving(s)
   M.wait_for("the server to accept", START_SECONDS, function()
-    local c = socket.tcp()
-    c:settimeout(1 * M.SLOW)
-    local ok = c:connect("127.0.0.1", s.port)
-    c:close()
-    return ok
+    return accepts(s)
   end)
 end
 
 -- Waits until the server no longer accepts connections (it is stopping).
 function M.refusing(s)
   M.wait_for("the server to stop accepting", START_SECONDS, function()
-    local c = socket.tcp()
-    c:settimeout(1 * M.SLOW)
-    local ok = c:connect("127.0.0.1", s.port)
-    c:close()
-    return not ok
+    return not accepts(s)
   end)
 end
 

@@ -308,15 +308,13 @@ describe("lexrt.http with an isolate", function()
     conns[1]:close()
     client.release(s, "a")
     -- The one instance is free again once the request has ended.
-    local status
-    for _ = 1, 1000 do
-      status = client.curl(s.port, "/echo")
-      if status == 200 then
-        break
+    local status = client.wait_for("the instance to be free", client.WAIT_SECONDS, function()
+      local st = client.curl(s.port, "/echo")
+      if st ~= 200 then
+        assert.are.equal(503, st)
       end
-      assert.are.equal(503, status)
-      require("socket").sleep(0.01)
-    end
+      return st == 200 and st
+    end)
     assert.are.equal(200, status)
     local stats, log = stop_clean(s)
     -- The hook hears of it as nginx logs it: 499, nothing sent.
@@ -351,41 +349,31 @@ describe("lexrt.http workers", function()
 
   local function children(pid)
     local _, out = support.sh("pgrep -P " .. pid)
-    local list = {}
-    for p in out:gmatch("%d+") do
-      list[#list + 1] = p
-    end
-    return list
+    return support.lines(out)
   end
 
-  local function wait_children(pid, n)
-    for _ = 1, 500 do
-      local list = children(pid)
-      if #list == n then
-        return list
-      end
-      require("socket").sleep(0.02)
-    end
-    error("expected " .. n .. " workers")
+  -- Waits until the server's workers are as `ok` wants them; returns them.
+  local function wait_workers(s, what, ok)
+    return client.wait_for(what, client.WAIT_SECONDS, function()
+      local list = children(s.pid)
+      return ok(list) and list
+    end)
   end
 
   it("shares the port among N processes, restarts one that dies, and stops them all on SIGTERM", function()
     local s = client.start("fn", "{ workers = 2 }")
-    local first = wait_children(s.pid, 2)
+    local first = wait_workers(s, "2 workers", function(list)
+      return #list == 2
+    end)
     client.serving(s)
     for _ = 1, 6 do
       assert.are.equal(200, (client.curl(s.port, "/echo")))
     end
     os.execute("kill -KILL " .. first[1])
     -- The parent starts another in its place.
-    local now
-    for _ = 1, 500 do
-      now = children(s.pid)
-      if #now == 2 and now[1] ~= first[1] and now[2] ~= first[1] then
-        break
-      end
-      require("socket").sleep(0.02)
-    end
+    local now = wait_workers(s, "a worker in place of " .. first[1], function(list)
+      return #list == 2 and list[1] ~= first[1] and list[2] ~= first[1]
+    end)
     assert.are.equal(2, #now)
     assert.is_not.equal(first[1], now[1])
     assert.is_not.equal(first[1], now[2])
