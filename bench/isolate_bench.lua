@@ -52,6 +52,17 @@ local function interleaved(entries, n, rounds)
   end
 end
 
+-- Measures entries (interleaved), then prints the title and each
+-- entry's name and ns.
+local function report(title, entries, n)
+  interleaved(entries, n, ROUNDS)
+  print()
+  print(title)
+  for _, e in ipairs(entries) do
+    print(("  %-24s %8.0f"):format(e.name, e.ns))
+  end
+end
+
 ------------------------------------------------------------------ 1. empty calls
 local h = lexrt.handler()
 local iso = lexrt.isolate({ handler = h, source = "return function() end" })
@@ -278,12 +289,8 @@ local sides = {
   { name = "isolate, lexrt matcher", f = function(n) return matcher:call(n) end, n = PN },
 }
 assert(host_fn(100) == matcher:call(100), "the two sides disagree")
-interleaved(sides, PN, ROUNDS)
-print()
-print(("isolate: ordinary find/match, ns per loop of 5 calls (median of %d interleaved rounds of %d)"):format(ROUNDS, PN))
-for _, e in ipairs(sides) do
-  print(("  %-24s %8.0f"):format(e.name, e.ns))
-end
+report(("isolate: ordinary find/match, ns per loop of 5 calls (median of %d interleaved rounds of %d)")
+  :format(ROUNDS, PN), sides, PN)
 print(("  lexrt matcher / host string library: %.2fx"):format(sides[2].ns / sides[1].ns))
 matcher:close()
 
@@ -343,13 +350,8 @@ local hsides = {
   { name = "no max_instructions", f = function(n) for i = 1, n do plain:call(i) end end, n = HN },
   { name = "max_instructions = 1e9", f = function(n) for i = 1, n do budgeted:call(i) end end, n = HN },
 }
-interleaved(hsides, HN, ROUNDS)
-print()
-print(("isolate: an ordinary handler (format, insert, concat, rep), ns per call (median of %d"
-  .. " interleaved rounds of %d)"):format(ROUNDS, HN))
-for _, e in ipairs(hsides) do
-  print(("  %-24s %8.0f"):format(e.name, e.ns))
-end
+report(("isolate: an ordinary handler (format, insert, concat, rep), ns per call (median of %d"
+  .. " interleaved rounds of %d)"):format(ROUNDS, HN), hsides, HN)
 print(("  with budget / without: %.2fx"):format(hsides[2].ns / hsides[1].ns))
 plain:close()
 budgeted:close()
@@ -378,12 +380,8 @@ do
     end },
     { name = "effect that returns", f = function(k) returns:call(k) end },
   }
-  interleaved(trips, n, ROUNDS)
-  print()
-  print(("isolate: a yield round trip, ns per effect (median of %d interleaved rounds of %d)"):format(ROUNDS, n))
-  for _, e in ipairs(trips) do
-    print(("  %-24s %8.0f"):format(e.name, e.ns))
-  end
+  report(("isolate: a yield round trip, ns per effect (median of %d interleaved rounds of %d)"):format(ROUNDS, n),
+    trips, n)
   print(("  effect that yields / coroutine yield/resume  %5.1fx"):format(trips[2].ns / trips[1].ns))
   print(("  what the wait adds to an effect              %5.0f ns"):format(trips[2].ns - trips[3].ns))
 end
